@@ -1,0 +1,56 @@
+"""The one error hierarchy of tabmixr.
+
+Every message names the term, column or value at fault and, where possible,
+what to do about it.  The R package turns these into R errors carrying the
+same message.
+"""
+
+from __future__ import annotations
+
+
+class TabmixError(Exception):
+    """Base class of every error tabmixr raises on purpose."""
+
+
+class FormulaError(TabmixError):
+    """The model formula cannot be parsed (syntax, bars, wrappers)."""
+
+
+class DesignError(TabmixError):
+    """The data do not fit the formula (columns, types, levels, weights)."""
+
+
+class UnknownColumnError(DesignError):
+    """A variable named in the formula is not a column of the data."""
+
+
+class ResponseError(DesignError):
+    """The response is not numeric, is constant, or is entirely missing."""
+
+
+class GroupingError(DesignError):
+    """A grouping factor has too few or too many levels for its term."""
+
+
+class WeightsError(DesignError):
+    """Prior weights are negative, non-finite or of the wrong length."""
+
+
+class NewLevelError(DesignError):
+    """New data holds grouping levels the fit has never seen."""
+
+
+class EngineError(TabmixError):
+    """The chosen engine cannot fit this model (unsupported feature)."""
+
+
+class ConvergenceError(TabmixError):
+    """The optimizer failed in a way that leaves no usable estimate."""
+
+
+class SerializationError(TabmixError):
+    """A saved fit cannot be read (unknown schema version, corrupt file)."""
+
+
+class DatasetError(TabmixError):
+    """An unknown dataset name was asked for."""

@@ -1,0 +1,96 @@
+"""``MixedFit``: the one result type every engine returns.
+
+A fit holds plain numbers, computed once by the engine; printing and the
+accessors never refit.  Field contract (engines fill these):
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RandomTermFit:
+    """Estimates for one random-effect term.
+
+    Attributes:
+        group: Grouping factor name as lme4 prints it (``"Subject"``).
+        columns: Names of the term's columns (``("(Intercept)", "Days")``).
+        levels: Level labels of the grouping factor.
+        cov: Estimated covariance matrix of the term's effects, ``(q, q)``,
+            on the response scale (``sigma^2 * Lambda Lambda^T`` for LMMs).
+        b: Conditional modes (BLUPs), ``(n_levels, q)``.
+        cond_var: Conditional covariance of ``b`` per level, ``(n_levels, q, q)``.
+        X: Term model matrix on the fitted rows, ``(n, q)``.
+        codes: Level index of every fitted row, ``(n,)``.
+    """
+
+    group: str
+    columns: tuple[str, ...]
+    levels: tuple[str, ...]
+    cov: np.ndarray
+    b: np.ndarray
+    cond_var: np.ndarray
+    X: np.ndarray
+    codes: np.ndarray
+
+
+@dataclass
+class MixedFit:
+    """A fitted mixed model (see module docstring for the contract).
+
+    Attributes:
+        method: Engine name (``"reml"``, ``"ml"``, ...).
+        family: Outcome family name (``"gaussian"``).
+        formula: Formula text as given by the user.
+        response_name: Response as written in the formula.
+        fixed_names: Names of the fixed effects.
+        beta: Fixed-effect estimates, ``(p,)``.
+        vcov_beta: Covariance matrix of ``beta``, ``(p, p)``.
+        terms: One ``RandomTermFit`` per random-effect term, lme4's order.
+        sigma: Residual standard deviation.
+        theta: Relative covariance parameters (lme4's ``theta``).
+        criterion: REML criterion at the optimum when ``reml`` else the
+            deviance (``-2 logLik``).
+        reml: Whether the criterion is REML.
+        nobs: Number of observations used.
+        y: Response on the fitted rows.
+        X: Fixed-effects model matrix on the fitted rows.
+        weights: Prior weights or ``None``.
+        offset: Offset or ``None``.
+        fitted: Conditional fitted values (``X beta + Z b + offset``).
+        encoding: The design's frozen encoding (for ``predict(newdata)``).
+        optimizer: ``OptSummary`` as a plain dict.
+        singular: Whether the fit is singular (lme4's ``isSingular``).
+        messages: Notes for the user (dropped rows/columns, warnings).
+        fit_time: Seconds spent fitting.
+        extra: Engine-specific plain data.
+    """
+
+    method: str
+    family: str
+    formula: str
+    response_name: str
+    fixed_names: tuple[str, ...]
+    beta: np.ndarray
+    vcov_beta: np.ndarray
+    terms: list[RandomTermFit]
+    sigma: float
+    theta: np.ndarray
+    criterion: float
+    reml: bool
+    nobs: int
+    y: np.ndarray
+    X: np.ndarray
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    fitted: np.ndarray
+    encoding: Any
+    optimizer: dict[str, Any]
+    singular: bool
+    messages: list[str] = field(default_factory=list)
+    fit_time: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
