@@ -1,0 +1,62 @@
+"""``tabmix()``: the one entry point, formula + data -> ``MixedFit``.
+
+It walks the pipeline of DESIGN.md: ``parse_formula`` -> ``build_design`` ->
+the engine registered for ``method`` -> ``MixedFit``.  Each stage is public
+as well, so a user or a test can stop after any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from tabmixr.design import build_design
+from tabmixr.engines.base import get_engine
+from tabmixr.errors import DesignError, EngineError
+from tabmixr.formula import parse_formula
+
+# Importing an engine module registers it.
+import tabmixr.engines.exact.engine  # noqa: F401  (registration side effect)
+
+
+def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: str = "reml", *,
+           weights: Any = None, offset: Any = None, na_action: str = "omit",
+           verbose: bool = False, data_name: str | None = None, **options: Any):
+    """Fit a mixed-effects model written in lme4's formula language.
+
+    Args:
+        formula: e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+        data: The data frame holding every variable of the formula.
+        family: Outcome family; the exact engine fits ``"gaussian"`` only.
+        method: ``"reml"`` (default) or ``"ml"`` for the exact engine.
+        weights: Prior weights: a column name or an array of length ``n``.
+        offset: Offset: a column name or an array (``offset()`` in the
+            formula works too).
+        na_action: ``"omit"`` (lme4's default ``na.omit``) drops incomplete
+            rows and reports them; ``"fail"`` raises instead.
+        verbose: Print the optimizer trace.
+        data_name: Name of the data shown in ``summary()`` (``"Data: ..."``).
+        **options: Engine options (e.g. ``start`` for the exact engine).
+
+    Returns:
+        A ``tabmixr.results.MixedFit``.
+
+    Raises:
+        FormulaError: the formula cannot be parsed.
+        DesignError: the data do not fit the formula.
+        EngineError: the method cannot fit this model.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DesignError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    family_name = getattr(family, "name", family)
+    engine = get_engine(method)
+    if method in ("reml", "ml") and family_name != "gaussian":
+        raise EngineError(f"method {method!r} fits family 'gaussian' only, got {family_name!r}; "
+                          "use method='vi' for other families")
+    spec = parse_formula(formula)
+    design = build_design(spec, data, weights=weights, offset=offset, na_action=na_action)
+    fit = engine.fit(design, method, verbose=verbose, **options)
+    if data_name is not None:
+        fit.extra["data_name"] = data_name
+    return fit
