@@ -33,7 +33,10 @@ class RandomTerm:
         covariance_args: Wrapper arguments, e.g. ``{"p": 1, "q": 1}`` or
             ``{"coords": ("x", "y"), "kernel": "matern32"}``.  Values are
             Python scalars, strings or tuples of strings.
-        text: The term as written by the user, for error messages.
+        text: The term as written by the user, spacing normalized, for error
+            messages, e.g. ``"(Days | Subject)"`` or ``"ar1(1 | time)"``.  A term
+            expanded from ``(x || g)`` or ``(x | a/b)`` carries the expanded
+            piece, e.g. ``"(0 + x | g)"`` or ``"(x | a:b)"``.
         from_double_bar: True when the term came from splitting ``(x || g)``.
     """
 
