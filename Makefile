@@ -1,0 +1,90 @@
+# tabmixr: `make demo` runs the sleepstudy demo, `make test` runs every test.
+# Both install what they need first (idempotent: only what is missing).
+#
+#   deps     Debian R packages (apt, only when one is missing) + Python packages (pip)
+#   install  editable install of tabmixr with its C++ module (incremental build in build/)
+#   demo     deps + install + python -m tabmixr.demo
+#   test     deps + install + pytest (+ the R package's testthat suite once r-package/tests exists)
+#   bench    deps + install + every bench/bench_*.py
+
+SHELL := /bin/bash
+PYTHON ?= python
+PIP := $(PYTHON) -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PIP_ROOT_USER_ACTION := ignore
+
+R_DEBS := r-base-core r-base-dev r-cran-lme4 r-cran-reticulate r-cran-testthat \
+          r-cran-nlme r-cran-mlmrev r-cran-jsonlite
+TORCH := torch==2.13.0
+PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17"
+BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.12"
+TEST_DEPS := "pytest>=8" "hypothesis>=6"
+
+# reticulate (R package, demo) must use the Python tabmixr is installed into.
+export RETICULATE_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
+
+.PHONY: deps r-deps py-deps build-deps rpy2 install demo test test-python test-r bench clean
+
+deps: r-deps py-deps
+
+r-deps:
+	@missing=""; \
+	for p in $(R_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages (missing:$$missing)"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(R_DEBS); \
+	else \
+	  echo "R and R packages: all present"; \
+	fi
+
+# torch first and pinned: any other version pulls gigabytes of CUDA wheels.
+py-deps: build-deps
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q $(PY_DEPS) $(TEST_DEPS)
+	@$(MAKE) --no-print-directory rpy2
+
+build-deps:
+	$(PIP) install -q $(BUILD_DEPS)
+	@command -v cmake >/dev/null 2>&1 || $(PIP) install -q "cmake>=3.18"
+	@command -v ninja >/dev/null 2>&1 || $(PIP) install -q ninja
+
+# rpy2 is optional (tests fall back to Rscript).  rpy2 >= 3.6 needs R >= 4.5, so
+# on an older R take the 3.5 series; a broken install is replaced, a working one kept.
+rpy2:
+	@if $(PYTHON) -c "import rpy2.robjects" >/dev/null 2>&1; then \
+	  echo "rpy2: works"; \
+	else \
+	  spec=$$(Rscript -e 'cat(if (getRversion() < "4.5.0") "rpy2<3.6" else "rpy2")' 2>/dev/null || echo rpy2); \
+	  echo "installing $$spec"; \
+	  $(PIP) uninstall -q -y rpy2 rpy2-rinterface rpy2-robjects >/dev/null 2>&1 || true; \
+	  $(PIP) install -q "$$spec" || echo "warning: rpy2 not installed; R comparisons use Rscript"; \
+	fi
+
+install: build-deps
+	$(PIP) install -q --no-build-isolation -e .
+	$(PYTHON) -c "import tabmixr._kernels"
+
+demo: deps install
+	$(PYTHON) -m tabmixr.demo
+
+test: deps install
+	$(MAKE) --no-print-directory test-python
+	@if [ -d r-package/tests ]; then $(MAKE) --no-print-directory test-r; fi
+
+test-python:
+	$(PYTHON) -m pytest tests -q
+
+test-r:
+	R CMD INSTALL --no-multiarch r-package
+	pkg=$$(sed -n 's/^Package: *//p' r-package/DESCRIPTION); \
+	Rscript -e "testthat::test_dir('r-package/tests/testthat', package = '$$pkg', load_package = 'installed', stop_on_failure = TRUE)"
+
+bench: deps install
+	@for f in bench/bench_*.py; do \
+	  [ -e "$$f" ] || continue; \
+	  echo "== $$f"; $(PYTHON) "$$f" || exit 1; \
+	done
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache

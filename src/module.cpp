@@ -1,0 +1,10 @@
+// tabmixr._kernels: the compiled kernels.  One registration call per area;
+// each area lives in its own folder (src/<area>/) with a bindings.cpp.
+#include <pybind11/pybind11.h>
+
+#include "blockdiag/bindings.hpp"
+
+PYBIND11_MODULE(_kernels, m) {
+    m.doc() = "tabmixr compiled kernels (private; use tabmixr.kernels)";
+    tabmixr::blockdiag::register_bindings(m);
+}

@@ -1,0 +1,72 @@
+"""Python facade of the compiled kernels in :mod:`tabmixr._kernels`.
+
+The facade takes scipy/numpy objects, converts them to the exact array types
+the C++ side expects (CSC with int64 indices, C-contiguous float64) and checks
+shapes with messages that name the argument at fault.  No logic lives in C++
+beyond the numerical loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from tabmixr import _kernels
+
+__all__ = ["blockdiag_quadform"]
+
+
+def _as_csc_arrays(name: str, A) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+    """Return (shape, indptr, indices, data) of A in CSC form, int64/float64, contiguous."""
+    if not sp.issparse(A):
+        A = np.asarray(A, dtype=np.float64)
+        if A.ndim != 2:
+            raise ValueError(f"{name} must be a 2-dimensional matrix, got {A.ndim} dimensions")
+    csc = sp.csc_array(A)
+    indptr = np.ascontiguousarray(csc.indptr, dtype=np.int64)
+    indices = np.ascontiguousarray(csc.indices, dtype=np.int64)
+    data = np.ascontiguousarray(csc.data, dtype=np.float64)
+    return csc.shape, indptr, indices, data
+
+
+def blockdiag_quadform(K, S: np.ndarray, W, q: int) -> np.ndarray:
+    """Diagonal q x q blocks of K^T S W without forming S W.
+
+    With n columns in K and W, block l (0 <= l < n / q) is
+
+        out[l, i, j] = K[:, l*q + i]^T  S  W[:, l*q + j],   0 <= i, j < q,
+
+    computed from the stored entries of the two columns only (cost
+    nnz(K col) * nnz(W col) per entry).  This is the block-diagonal part of
+    Z^T V^{-1} Z-type products for a grouping factor with q random-effect
+    columns per level.
+
+    Args:
+        K: sparse (any scipy format) or dense matrix, shape (m, n).
+        S: dense matrix, shape (m, m).
+        W: sparse or dense matrix, shape (m, n).
+        q: block size; n must be a multiple of q.
+
+    Returns:
+        float64 array of shape (n // q, q, q).
+
+    Raises:
+        ValueError: shapes disagree, n is not a multiple of q, or an input
+            holds NaN/Inf.
+    """
+    q = int(q)
+    if q < 1:
+        raise ValueError(f"block size q must be >= 1, got {q}")
+    K_shape, K_indptr, K_indices, K_data = _as_csc_arrays("K", K)
+    W_shape, W_indptr, W_indices, W_data = _as_csc_arrays("W", W)
+    if K_shape != W_shape:
+        raise ValueError(f"K and W must have the same shape, got {K_shape} and {W_shape}")
+    m, n = K_shape
+    S = np.ascontiguousarray(S, dtype=np.float64)
+    if S.shape != (m, m):
+        raise ValueError(f"S must have shape ({m}, {m}) to match K's {m} rows, got {S.shape}")
+    if n % q != 0:
+        raise ValueError(f"the number of columns of K and W ({n}) is not a multiple of q ({q})")
+    return _kernels.blockdiag_quadform(
+        K_indptr, K_indices, K_data, S, W_indptr, W_indices, W_data, q
+    )
