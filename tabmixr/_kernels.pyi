@@ -23,3 +23,16 @@ def blockdiag_quadform(
         ValueError: mismatched lengths, n not a multiple of block_size, row
             index out of range, or a non-finite value.
     """
+
+def weighted_gram(
+    G_indptr: npt.NDArray[np.int64],
+    G_indices: npt.NDArray[np.int64],
+    G_data: npt.NDArray[np.float64],
+    nrow: int,
+    C: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Dense G blockdiag(C) G^T; shape (nrow, nrow).
+
+    Raises:
+        ValueError: inconsistent shapes, bad CSC arrays or a non-finite value.
+    """

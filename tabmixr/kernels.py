@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from tabmixr import _kernels
 
-__all__ = ["blockdiag_quadform"]
+__all__ = ["blockdiag_quadform", "weighted_gram"]
 
 
 def _as_csc_arrays(name: str, A) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
@@ -70,3 +70,30 @@ def blockdiag_quadform(K, S: np.ndarray, W, q: int) -> np.ndarray:
     return _kernels.blockdiag_quadform(
         K_indptr, K_indices, K_data, S, W_indptr, W_indices, W_data, q
     )
+
+
+def weighted_gram(G, C: np.ndarray) -> np.ndarray:
+    """Dense ``G blockdiag(C) G^T`` for a sparse ``G`` and ``q x q`` blocks ``C``.
+
+    With ``C`` of shape ``(n / q, q, q)`` the result is
+    ``sum_l G[:, l*q:(l+1)*q] C[l] G[:, l*q:(l+1)*q]^T``, computed from the
+    stored entries only.  The exact engine's ``L21 L21^T`` is of this form.
+
+    Args:
+        G: sparse (any scipy format) or dense matrix, shape ``(m, n)``.
+        C: array of shape ``(n / q, q, q)``.
+
+    Returns:
+        float64 array of shape ``(m, m)``.
+
+    Raises:
+        ValueError: shapes disagree or an input holds NaN/Inf.
+    """
+    shape, indptr, indices, data = _as_csc_arrays("G", G)
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    if C.ndim != 3 or C.shape[1] != C.shape[2]:
+        raise ValueError(f"C must have shape (n / q, q, q), got {C.shape}")
+    if C.shape[0] * C.shape[1] != shape[1]:
+        raise ValueError(f"C holds {C.shape[0]} blocks of size {C.shape[1]} but G has "
+                         f"{shape[1]} columns")
+    return _kernels.weighted_gram(indptr, indices, data, shape[0], C)

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "blockdiag/bindings.hpp"
+#include "blockdiag/gram.hpp"
 #include "blockdiag/quadform.hpp"
 #include "common/csc.hpp"
 
@@ -75,6 +76,41 @@ py::array_t<double> blockdiag_quadform(const IndexArray& K_indptr, const IndexAr
     return out;
 }
 
+py::array_t<double> weighted_gram_binding(const IndexArray& G_indptr, const IndexArray& G_indices,
+                                  const ValueArray& G_data, std::int64_t nrow,
+                                  const ValueArray& C) {
+    require_ndim("G_indptr", G_indptr, 1);
+    require_ndim("G_indices", G_indices, 1);
+    require_ndim("G_data", G_data, 1);
+    require_ndim("C", C, 3);
+    const std::int64_t q = C.shape(1);
+    if (C.shape(2) != q || q < 1) {
+        throw std::invalid_argument("C must hold square q x q blocks, got shape (" +
+                                    std::to_string(C.shape(0)) + ", " +
+                                    std::to_string(C.shape(1)) + ", " +
+                                    std::to_string(C.shape(2)) + ")");
+    }
+    if (nrow < 0) {
+        throw std::invalid_argument("nrow must be >= 0, got " + std::to_string(nrow));
+    }
+    const CscView G = make_csc_view("G", G_indptr.data(), G_indptr.size(), G_indices.data(),
+                                    G_indices.size(), G_data.data(), G_data.size(), nrow);
+    if (G.ncol != C.shape(0) * q) {
+        throw std::invalid_argument("G has " + std::to_string(G.ncol) + " columns but C holds " +
+                                    std::to_string(C.shape(0)) + " blocks of size " +
+                                    std::to_string(q));
+    }
+    require_finite("C", C.data(), C.size());
+    py::array_t<double> out({static_cast<py::ssize_t>(nrow), static_cast<py::ssize_t>(nrow)});
+    double* out_ptr = out.mutable_data();
+    const double* C_ptr = C.data();
+    {
+        py::gil_scoped_release release;
+        weighted_gram(G, C_ptr, q, out_ptr);
+    }
+    return out;
+}
+
 }  // namespace
 
 void register_bindings(py::module_& m) {
@@ -88,6 +124,13 @@ out[l, i, j] = K[:, l*q+i]^T S W[:, l*q+j], summed over the stored entries of
 both columns (S W is never formed). Index arrays are int64, values float64,
 all C-contiguous. Raises ValueError on mismatched lengths, n not a multiple of
 block_size, row indices out of range, or non-finite values. Releases the GIL.)doc");
+    m.def("weighted_gram", &weighted_gram_binding, py::arg("G_indptr"), py::arg("G_indices"),
+          py::arg("G_data"), py::arg("nrow"), py::arg("C"),
+          R"doc(Dense G blockdiag(C) G^T for a CSC matrix G (nrow x n) and C of shape (n/q, q, q).
+
+Cost is sum over blocks of nnz(col i) * nnz(col j); G blockdiag(C) is never
+formed. Raises ValueError on inconsistent shapes, bad CSC arrays or non-finite
+values. Releases the GIL.)doc");
 }
 
 }  // namespace tabmixr::blockdiag

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from tabmixr.kernels import blockdiag_quadform
+from tabmixr import kernels
 
 
 def block_diagonal(blocks: np.ndarray) -> sp.csr_matrix:
@@ -34,16 +34,15 @@ def times_block_diagonal(M, blocks: np.ndarray):
 
 def weighted_gram(G, blocks: np.ndarray) -> np.ndarray:
     """Dense ``G blockdiag(blocks) G^T`` (``blocks`` symmetric)."""
-    GC = times_block_diagonal(G, blocks)
     if sp.issparse(G):
-        return (GC @ G.T).toarray()
-    return GC @ G.T
+        return kernels.weighted_gram(G, blocks)
+    return times_block_diagonal(G, blocks) @ G.T
 
 
 def blockdiag_of_quadform(G, S: np.ndarray, q: int) -> np.ndarray:
     """Diagonal ``q x q`` blocks of ``G^T S G`` as an ``(l, q, q)`` stack."""
     if sp.issparse(G):
-        return blockdiag_quadform(G, S, G, q)
+        return kernels.blockdiag_quadform(G, S, G, q)
     n = G.shape[1]
     SG = S @ G
     return np.einsum("mli,mlj->lij", G.reshape(-1, n // q, q), SG.reshape(-1, n // q, q))
