@@ -1,7 +1,27 @@
 """``MixedFit``: the one result type every engine returns.
 
 A fit holds plain numbers, computed once by the engine; printing and the
-accessors never refit.  Field contract (engines fill these):
+accessors never refit.  Field contract (engines fill these): see the
+attribute lists of ``RandomTermFit`` and ``MixedFit``.
+
+The public API follows lme4's generics in snake case and lives in small
+mixins, one file per concern:
+
+=====================  =====================================================
+``accessors.py``       fixef, vcov, sigma, nobs, ngrps, is_singular, deviance,
+                       reml_criterion, loglik, aic, bic, df_residual, fitted,
+                       residuals, confint
+``effects.py``         ranef, varcorr, coef
+``predict.py``         predict, simulate
+``summary.py``         summary (lme4's ``print(summary(fit))`` layout)
+``serialization.py``   to_dict, from_dict, save (and ``load``)
+``anova.py``           anova (module level, several fits)
+``compare.py``         compare (module level, several fits)
+=====================  =====================================================
+
+``sigma``, ``nobs`` and ``fitted`` are both fields and accessors:
+``fit.sigma`` is a float and ``fit.sigma()`` returns the same float (see
+``callable_fields.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from tabmixr.results.accessors import AccessorsMixin
+from tabmixr.results.callable_fields import array_field, float_field, int_field
+from tabmixr.results.effects import EffectsMixin
+from tabmixr.results.predict import PredictMixin
+from tabmixr.results.serialization import SerializationMixin
+from tabmixr.results.summary import SummaryMixin
 
 
 @dataclass
@@ -39,7 +66,7 @@ class RandomTermFit:
 
 
 @dataclass
-class MixedFit:
+class MixedFit(AccessorsMixin, EffectsMixin, PredictMixin, SummaryMixin, SerializationMixin):
     """A fitted mixed model (see module docstring for the contract).
 
     Attributes:
@@ -67,7 +94,11 @@ class MixedFit:
         singular: Whether the fit is singular (lme4's ``isSingular``).
         messages: Notes for the user (dropped rows/columns, warnings).
         fit_time: Seconds spent fitting.
-        extra: Engine-specific plain data.
+        extra: Engine-specific plain data.  Keys the results API reads:
+            ``"data_name"``, ``"weights_name"``, ``"offset_name"`` (printed
+            by ``summary``), ``"refit_ml"`` (callable returning the ML fit,
+            used by ``anova``; not saved), ``"fixed_terms"`` (term label of
+            every column of ``X``, for single-model ``anova``).
     """
 
     method: str
@@ -78,16 +109,16 @@ class MixedFit:
     beta: np.ndarray
     vcov_beta: np.ndarray
     terms: list[RandomTermFit]
-    sigma: float
+    sigma: float = float_field()
     theta: np.ndarray
     criterion: float
     reml: bool
-    nobs: int
+    nobs: int = int_field()
     y: np.ndarray
     X: np.ndarray
     weights: np.ndarray | None
     offset: np.ndarray | None
-    fitted: np.ndarray
+    fitted: np.ndarray = array_field()
     encoding: Any
     optimizer: dict[str, Any]
     singular: bool
