@@ -12,12 +12,9 @@ from typing import Any
 import pandas as pd
 
 from tabmixr.design import build_design
-from tabmixr.engines.base import get_engine
+from tabmixr.engines import get_engine
 from tabmixr.errors import DesignError, EngineError
 from tabmixr.formula import parse_formula
-
-# Importing an engine module registers it.
-import tabmixr.engines.exact.engine  # noqa: F401  (registration side effect)
 
 
 def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: str = "reml", *,

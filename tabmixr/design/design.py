@@ -70,16 +70,20 @@ class Design:
         spec: The parsed formula.
         X: Fixed-effects model matrix, shape ``(n, p)``, full column rank.
         fixed_names: R-style column names of ``X`` (``"(Intercept)"``, ``"sexM"``).
-        y: Response, shape ``(n,)`` (``(n, k)`` for multi-column responses).
+        y: Response, shape ``(n,)`` (``(n, k)`` for multi-column responses);
+            ``None`` for a one-sided formula.
         response_name: Name of the response as written in the formula.
         weights: Prior weights, shape ``(n,)``, or ``None``.
         offset: Offset, shape ``(n,)``, or ``None``.
         terms: Random-effect terms in lme4's order (decreasing number of
-            levels, stable).
+            levels; ties as lme4's ``rev(order(nl))`` leaves them, see
+            ``tabmixr.design.random_terms.lme4_term_order``).
         row_index: Labels of the data rows used (after NA removal).
         dropped_rows: Labels of the rows dropped for missing values.
         dropped_fixed: Fixed-effect columns dropped for rank deficiency.
-        encoding: Frozen encoding state for new data (see ``encode_newdata``).
+        encoding: Frozen encoding state for new data, a
+            ``tabmixr.design.DesignEncoding`` (``encoding.transform(newdata)``).
+        messages: Notes for the user, e.g. lme4's rank-deficiency message.
     """
 
     spec: ModelSpec
@@ -94,6 +98,7 @@ class Design:
     dropped_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     dropped_fixed: tuple[str, ...] = ()
     encoding: Any = None
+    messages: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:

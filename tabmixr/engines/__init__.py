@@ -1,0 +1,6 @@
+"""Inference engines, one per ``method``; importing this package registers them."""
+
+from tabmixr.engines.base import Engine, engine_methods, get_engine, register_engine
+from tabmixr.engines.exact import engine as _exact  # noqa: F401  (registers "reml", "ml")
+
+__all__ = ["Engine", "engine_methods", "get_engine", "register_engine"]
