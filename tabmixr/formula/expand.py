@@ -5,7 +5,7 @@
 - ``(x || g)`` becomes ``(1 | g) + (0 + x | g)``, one uncorrelated term per
   term of the left side (lme4's ``expandDoubleVerts``; ``x*z`` expands to
   ``x``, ``z``, ``x:z`` as R's ``terms()`` does).
-- A nested group ``a/b/c`` becomes the groups ``a``, ``a:b``, ``a:b:c``
+- A nested group ``a/b/c`` becomes the groups ``a``, ``b:a``, ``c:(b:a)`` (lme4's names)
   (lme4's ``expandSlash``, which writes them ``c:(b:a)``, ``b:a``, ``a`` in
   the reverse order; here the outer factor comes first and interactions are
   written in the order of the formula).
@@ -160,7 +160,10 @@ def _is_simple(piece: Piece) -> bool:
 
 
 def expand_group(bar: Bar) -> list[tuple[str, tuple[str, ...]]]:
-    """Grouping factors of a bar: ``g``, ``a:b``, or ``a/b/c`` -> a, a:b, a:b:c.
+    """Grouping factors of a bar: ``g``, ``a:b``, or ``a/b/c`` -> a, b:a, c:(b:a).
+
+    Nested groups are named as lme4 names them (``b:a`` for ``a/b``), with
+    the inner factor first in ``group_vars`` so level labels read ``"b1:a1"``.
 
     Args:
         bar: The bar.
@@ -173,18 +176,24 @@ def expand_group(bar: Bar) -> list[tuple[str, tuple[str, ...]]]:
             ``a + b``), an empty nesting level, or a repeated name.
     """
     tokens = strip_parens(bar.group)
-    texts: list[str] = []
-    names: list[str] = []
+    seen: list[str] = []
     out: list[tuple[str, tuple[str, ...]]] = []
     for segment in split_at(tokens, "op", "/"):
+        texts, names = [], []
         for tok in _interaction(segment, bar):
             name = tok.text.strip("`")
-            if name in names:
+            if name in seen:
                 raise FormulaError(f"grouping factor {render(tokens)!r} in {bar.text!r} "
                                    f"names {name!r} twice")
             texts.append(tok.text)
             names.append(name)
-        out.append((":".join(texts), tuple(names)))
+            seen.append(name)
+        if not out:
+            out.append((":".join(texts), tuple(names)))
+            continue
+        outer, outer_vars = out[-1]
+        outer = f"({outer})" if ":" in outer else outer
+        out.append((":".join(texts) + ":" + outer, tuple(names) + outer_vars))
     return out
 
 

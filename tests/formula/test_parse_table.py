@@ -18,12 +18,12 @@ GP_XY = {"coords": ("x", "y"), "kernel": "matern32"}
 
 def us(lhs, group, group_vars=None):
     """Expected unstructured term."""
-    return (lhs, group, group_vars or tuple(group.split(":")), "us", {})
+    return (lhs, group, group_vars or tuple(group.replace("(", "").replace(")", "").split(":")), "us", {})
 
 
 def cov(lhs, group, structure, args=None):
     """Expected structured term."""
-    return (lhs, group, tuple(group.split(":")), structure, args or {})
+    return (lhs, group, tuple(group.replace("(", "").replace(")", "").split(":")), structure, args or {})
 
 
 ROWS = [
@@ -84,15 +84,15 @@ ROWS = [
     ("y ~ (log(x) + I(x^2) || g)", None, "y", "1",
      [us("1", "g"), us("0 + log(x)", "g"), us("0 + I(x^2)", "g")]),
     ("y ~ x + (x || a/b)", None, "y", "x",
-     [us("1", "a"), us("1", "a:b"), us("0 + x", "a"), us("0 + x", "a:b")]),
+     [us("1", "a"), us("1", "b:a"), us("0 + x", "a"), us("0 + x", "b:a")]),
     # --- nested / and interaction groups
-    ("y ~ x + (1 | a/b)", None, "y", "x", [us("1", "a"), us("1", "a:b")]),
-    ("y ~ x + (1 | a/b/c)", None, "y", "x", [us("1", "a"), us("1", "a:b"), us("1", "a:b:c")]),
+    ("y ~ x + (1 | a/b)", None, "y", "x", [us("1", "a"), us("1", "b:a")]),
+    ("y ~ x + (1 | a/b/c)", None, "y", "x", [us("1", "a"), us("1", "b:a"), us("1", "c:(b:a)")]),
     ("y ~ x + (1 | a:b)", None, "y", "x", [us("1", "a:b")]),
-    ("y ~ x + (1 | a/b:c)", None, "y", "x", [us("1", "a"), us("1", "a:b:c")]),
+    ("y ~ x + (1 | a/b:c)", None, "y", "x", [us("1", "a"), us("1", "b:c:a")]),
     ("y ~ x + (x | school/class)", None, "y", "x",
-     [us("1 + x", "school"), us("1 + x", "school:class")]),
-    ("y ~ x + (1 | (a/b))", None, "y", "x", [us("1", "a"), us("1", "a:b")]),
+     [us("1 + x", "school"), us("1 + x", "class:school")]),
+    ("y ~ x + (1 | (a/b))", None, "y", "x", [us("1", "a"), us("1", "b:a")]),
     ("y ~ x + (1 | `my group`)", None, "y", "x", [us("1", "`my group`", ("my group",))]),
     # --- crossed and several terms per group
     ("y ~ x + (1 | a) + (1 | b)", None, "y", "x", [us("1", "a"), us("1", "b")]),
@@ -138,7 +138,7 @@ ROWS = [
      [cov("1", "animal", "kin"), us("1", "g")]),
     ("y ~ x + (x || time)", {"time": "ar1"}, "y", "x",
      [cov("1", "time", "ar1"), cov("0 + x", "time", "ar1")]),
-    ("y ~ x + (1 | a/b)", {"a:b": "ar1"}, "y", "x", [us("1", "a"), cov("1", "a:b", "ar1")]),
+    ("y ~ x + (1 | a/b)", {"b:a": "ar1"}, "y", "x", [us("1", "a"), cov("1", "b:a", "ar1")]),
     ("y ~ x + ar1(1 | time) + (1 | site)", {"site": "ar1"}, "y", "x",
      [cov("1", "time", "ar1"), cov("1", "site", "ar1")]),
 ]

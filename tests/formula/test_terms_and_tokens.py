@@ -13,11 +13,11 @@ TEXTS = [
     ("Reaction ~ Days + (Days|Subject)", ["(Days | Subject)"]),
     ("y ~ ((1|g))", ["(1 | g)"]),
     ("y ~ (x+z||g)", ["(1 | g)", "(0 + x | g)", "(0 + z | g)"]),
-    ("y ~ (x|a/b)", ["(x | a)", "(x | a:b)"]),
+    ("y ~ (x|a/b)", ["(x | a)", "(x | b:a)"]),
     ("y ~ (1|a:b)", ["(1 | a:b)"]),
     ("y ~ arma(1|time,p=2,q=1)", ["arma(1 | time, p = 2, q = 1)"]),
     ("y ~ gp(1|site,coords=c(x,y))", ["gp(1 | site, coords = c(x, y))"]),
-    ("y ~ ar1(1|a/b)", ["ar1(1 | a)", "ar1(1 | a:b)"]),
+    ("y ~ ar1(1|a/b)", ["ar1(1 | a)", "ar1(1 | b:a)"]),
     ("y ~ (x - 1|g)", ["(x - 1 | g)"]),
 ]
 
