@@ -63,14 +63,17 @@ tabmixr_dataset <- function(dataset, package) {
   df
 }
 
-tabmixr_lmer_reference <- function(formula, dataset, package, reml, timing_reps) {
+tabmixr_lmer_reference <- function(formula, dataset, package, reml, timing_reps, tight = FALSE) {
+  control <- if (tight) lme4::lmerControl(optCtrl = list(ftol_abs = 1e-14, xtol_abs = 1e-12,
+                                                          ftol_rel = 1e-15, xtol_rel = 1e-12,
+                                                          maxeval = 100000L)) else lme4::lmerControl()
   data <- tabmixr_dataset(dataset, package)
   f <- stats::as.formula(formula)
   warnings_seen <- character(0)
   messages_seen <- character(0)
   fit_once <- function() {
     withCallingHandlers(
-      lme4::lmer(f, data = data, REML = reml),
+      lme4::lmer(f, data = data, REML = reml, control = control),
       warning = function(w) {
         warnings_seen <<- c(warnings_seen, conditionMessage(w))
         invokeRestart("muffleWarning")
@@ -246,10 +249,12 @@ def r_json(expr: str) -> Any:
 
 
 @functools.lru_cache(maxsize=None)
-def _lmer_reference_json(formula: str, dataset: str, reml: bool, package: str, timing_reps: int) -> str:
+def _lmer_reference_json(formula: str, dataset: str, reml: bool, package: str, timing_reps: int,
+                         tight: bool = False) -> str:
     call = (
         f"tabmixr_lmer_reference({_r_string(formula)}, {_r_string(dataset)}, "
-        f"{_r_string(package)}, {'TRUE' if reml else 'FALSE'}, {int(timing_reps)}L)"
+        f"{_r_string(package)}, {'TRUE' if reml else 'FALSE'}, {int(timing_reps)}L, "
+        f"{'TRUE' if tight else 'FALSE'})"
     )
     return _evaluate_json(call)
 
@@ -260,6 +265,7 @@ def lmer_reference(
     reml: bool = True,
     package_of_dataset: str = "lme4",
     timing_reps: int = 5,
+    tight: bool = False,
 ) -> dict[str, Any]:
     """Fit ``lme4::lmer`` in R on R's own copy of a data set and return plain numbers.
 
@@ -271,6 +277,9 @@ def lmer_reference(
             ``"mlmRev"``); ignored when ``dataset`` carries a ``pkg::`` prefix.
         timing_reps: the fit is repeated up to this many times (at most 10 s in
             all) and ``fit_time`` is the median elapsed seconds.
+        tight: run lme4's optimizer (nloptwrap BOBYQA) to much tighter
+            tolerances than its defaults, to tell an early stop of lme4 from
+            a disagreement.
 
     Returns:
         A fresh dict with keys ``fixef`` and ``se_fixef`` (name -> value),
@@ -289,5 +298,6 @@ def lmer_reference(
         pytest.skip.Exception: R is not available.
     """
     package, _, name = dataset.rpartition("::")
-    text = _lmer_reference_json(formula, name, bool(reml), package or package_of_dataset, timing_reps)
+    text = _lmer_reference_json(formula, name, bool(reml), package or package_of_dataset, timing_reps,
+                                bool(tight))
     return copy.deepcopy(json.loads(text))

@@ -60,6 +60,39 @@ def projected_gradient(theta: np.ndarray, grad: np.ndarray, lower: np.ndarray) -
     return g
 
 
+#: How many times the optimizer restarts after leaving a boundary.
+MAX_RESTARTS = 5
+#: Step used to probe a diagonal element sitting on its bound of zero.
+BOUNDARY_PROBE = 1e-2
+
+
+def escape_boundary(f: Callable[[np.ndarray], float], theta: np.ndarray, value: float,
+                    lower: np.ndarray) -> np.ndarray | None:
+    """A better point off the boundary, or ``None`` when the boundary holds.
+
+    The profiled objective depends on a diagonal element of Lambda only
+    through its square near zero, so its gradient there is exactly zero and a
+    gradient method cannot tell a minimum on the bound from a maximum.  A
+    probe at ``BOUNDARY_PROBE`` decides (derivative-free optimizers such as
+    lme4's BOBYQA see the same thing by sampling).
+
+    Args:
+        f: The objective.
+        theta: Current optimum.
+        value: Objective at ``theta``.
+        lower: Lower bounds.
+
+    Returns:
+        The first probe that lowers the objective, or ``None``.
+    """
+    for k in np.flatnonzero(np.isfinite(lower) & (theta <= lower + 1e-8)):
+        probe = theta.copy()
+        probe[k] = lower[k] + BOUNDARY_PROBE
+        if f(probe) < value - 1e-10 * max(1.0, abs(value)):
+            return probe
+    return None
+
+
 def minimize_theta(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], theta0: np.ndarray,
                    lower: np.ndarray, *, verbose: bool = False, maxiter: int = 1000,
                    gtol: float = 1e-6) -> OptSummary:
@@ -94,9 +127,13 @@ def minimize_theta(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], theta0
 
     start = time.perf_counter()
     bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
-    res = minimize(wrapped, np.asarray(theta0, dtype=float), jac=True, method="L-BFGS-B",
-                   bounds=bounds, options={"maxiter": maxiter, "ftol": 1e-13, "gtol": gtol,
-                                           "maxcor": 20})
+    theta = np.asarray(theta0, dtype=float)
+    for _ in range(MAX_RESTARTS + 1):
+        res = minimize(wrapped, theta, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxiter, "ftol": 1e-13, "gtol": gtol, "maxcor": 20})
+        theta = escape_boundary(lambda th: wrapped(th)[0], best["theta"], best["f"], lower)
+        if theta is None:
+            break
     summary.seconds = time.perf_counter() - start
     summary.theta = list(map(float, best["theta"]))
     summary.objective = float(best["f"])
