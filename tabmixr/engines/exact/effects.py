@@ -52,13 +52,16 @@ def solve_effects(system: BlockedSystem, factor: BlockedFactor) -> Effects:
     wr = L[-1, :nr] - beta @ L[nr:nr + p, :nr]
     u_r = la.solve_triangular(L[:nr, :nr].T, wr, lower=False) if nr else np.zeros(0)
     if nr:
-        lam_u = factor.lambda_rest[:nr, :nr] @ u_r
+        if factor.lambda_rest is None:
+            lam_u = factor.rest_diag[:nr] * u_r
+        else:
+            lam_u = factor.lambda_rest[:nr, :nr] @ u_r
         back = np.asarray(system.G_R1[:nr].T @ lam_u).ravel()
         w1 = w1 - np.einsum("lqr,lq->lr", B1, back.reshape(l0, q0)).ravel()
     u1 = np.einsum("lji,lj->li", factor.L11inv, w1.reshape(l0, q0)).ravel()
     u = np.concatenate([u1, u_r])
     b = lambda_times(system, factor.theta, u)
-    fitted_w = system.X_w @ beta + system.Zt_w.T @ b
+    fitted_w = system.X_w @ beta + system.Z_w @ b
     return Effects(beta=beta, u=u, b=b, residual_w=system.y_w - fitted_w)
 
 

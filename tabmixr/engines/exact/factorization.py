@@ -37,7 +37,9 @@ class BlockedFactor:
         L11: ``(l0, q0, q0)`` lower-triangular blocks of block 1.
         L11inv: Their inverses.
         A11inv: ``(L11 L11^T)^{-1}`` blocks.
-        lambda_rest: Sparse ``Lambda`` over the rest block.
+        rest_diag: Diagonal of ``Lambda`` over the rest block.
+        lambda_rest: Sparse ``Lambda`` over the rest block, or ``None`` when
+            it is diagonal (scalar rest terms only).
         E: ``G_RR - G_R1 C G_R1^T`` with ``C = Lambda0 A11^{-1} Lambda0^T``
             blockwise: the rest cross-products after eliminating block 1,
             before scaling by ``Lambda_R``.
@@ -49,7 +51,8 @@ class BlockedFactor:
     L11: np.ndarray
     L11inv: np.ndarray
     A11inv: np.ndarray
-    lambda_rest: sp.csr_matrix
+    rest_diag: np.ndarray
+    lambda_rest: sp.csr_matrix | None
     E: np.ndarray
     L_RR: np.ndarray | None
 
@@ -57,6 +60,12 @@ class BlockedFactor:
     def ok(self) -> bool:
         """Whether the factorization succeeded."""
         return self.L_RR is not None
+
+    def rest_lambda_left(self, M: np.ndarray) -> np.ndarray:
+        """``Lambda_R^T M`` for a dense ``M`` with ``m`` rows."""
+        if self.lambda_rest is None:
+            return self.rest_diag[:, None] * M
+        return np.asarray(self.lambda_rest.T @ M)
 
     def B1(self) -> np.ndarray:
         """``Lambda0 L11^{-T}`` blocks: ``L21 = Lambda_R^T G_R1 blockdiag(B1)``."""
@@ -89,11 +98,14 @@ def factorize(system: BlockedSystem, theta: np.ndarray) -> BlockedFactor:
     A11inv = np.transpose(L11inv, (0, 2, 1)) @ L11inv
     C = lam0 @ A11inv @ lam0.T
     E = system.G_RR - weighted_gram(system.G_R1, C)
-    lam_r = system.rest_lambda(theta)
-    if system.rest_is_diagonal:
-        d = lam_r.diagonal()
+    d = system.rest_diagonal(theta)
+    lam_r = None
+    if not system.nr:
+        ARR = E
+    elif system.rest_is_diagonal:
         ARR = E * np.outer(d, d)
     else:
+        lam_r = system.rest_lambda(theta)
         ARR = np.asarray(lam_r.T @ (lam_r.T @ E).T)
     ARR[np.arange(system.nr), np.arange(system.nr)] += 1.0
     try:
@@ -101,7 +113,8 @@ def factorize(system: BlockedSystem, theta: np.ndarray) -> BlockedFactor:
     except la.LinAlgError:
         L_RR = None
     return BlockedFactor(theta=np.array(theta, dtype=float), lambda0=lam0, L11=L11,
-                         L11inv=L11inv, A11inv=A11inv, lambda_rest=lam_r, E=E, L_RR=L_RR)
+                         L11inv=L11inv, A11inv=A11inv, rest_diag=d, lambda_rest=lam_r, E=E,
+                         L_RR=L_RR)
 
 
 @dataclass(frozen=True)

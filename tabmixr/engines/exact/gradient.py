@@ -53,9 +53,9 @@ def selected_inverse(system: BlockedSystem, factor: BlockedFactor, include_x: bo
     S22 = _inverse_from_cholesky(factor.L_RR[:mm, :mm])
     S_pad = np.zeros((system.m, system.m))
     S_pad[:mm, :mm] = S22
-    if system.rest_is_diagonal:
-        d = factor.lambda_rest.diagonal()
-        S_pad *= np.outer(d, d)
+    if factor.lambda_rest is None:
+        if system.nr:
+            S_pad *= np.outer(factor.rest_diag, factor.rest_diag)
     else:
         lam = factor.lambda_rest
         S_pad = np.asarray(lam @ (lam @ S_pad).T)
@@ -78,7 +78,7 @@ def logdet_gradient(system: BlockedSystem, factor: BlockedFactor, include_x: boo
     grad[s0] = 2.0 * Qsum[layout.cols[s0], layout.rows[s0]]
     if system.nr:
         a_idx, b_idx, k_idx = system.rest_pairs
-        M = system.rest_lambda_left(factor.theta, factor.E)[:mm, :mm]
+        M = factor.rest_lambda_left(factor.E)[:mm, :mm]
         vals = np.einsum("ij,ji->i", S22[b_idx], M[:, a_idx])
         grad += 2.0 * np.bincount(k_idx, weights=vals, minlength=layout.size)
     return grad

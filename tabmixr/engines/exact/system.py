@@ -41,6 +41,7 @@ class BlockedSystem:
             rest terms, dense when ``nr == 0``.
         G_RR: ``[Zr X y]^T W [Zr X y]``, dense ``(m, m)``.
         Zt_w: ``(sqrt(W) Z)^T`` over all terms, sparse ``(q, n)``.
+        Z_w: ``sqrt(W) Z``, sparse ``(n, q)``.
         X_w: ``sqrt(W) X``.
         y_w: ``sqrt(W) (y - offset)``.
         ldW: ``sum(log(weights))`` (0 without weights).
@@ -65,6 +66,12 @@ class BlockedSystem:
     rest_cols: np.ndarray
     rest_theta: np.ndarray
     rest_pairs: tuple[np.ndarray, np.ndarray, np.ndarray]
+    Z_w: sp.csr_matrix = None
+
+    def __post_init__(self):
+        diag = np.flatnonzero(self.rest_rows == self.rest_cols)
+        order = np.argsort(self.rest_rows[diag])
+        self.rest_diag_index = diag[order]
 
     @property
     def q0(self) -> int:
@@ -86,18 +93,16 @@ class BlockedSystem:
         """Whether Lambda over the rest block is diagonal (scalar terms only)."""
         return all(q == 1 for q in self.layout.q[1:])
 
-    def rest_lambda_left(self, theta: np.ndarray, M: np.ndarray) -> np.ndarray:
-        """``Lambda_R^T M`` for a dense ``M`` with ``m`` rows."""
-        lam = self.rest_lambda(theta)
-        if self.rest_is_diagonal:
-            return lam.diagonal()[:, None] * M
-        return np.asarray(lam.T @ M)
+    def rest_diagonal(self, theta: np.ndarray) -> np.ndarray:
+        """Diagonal of ``Lambda`` over the rest block (ones on X and y)."""
+        ext = np.append(theta, 1.0)
+        return ext[self.rest_theta[self.rest_diag_index]]
 
     def rest_lambda(self, theta: np.ndarray) -> sp.csr_matrix:
         """Block-diagonal ``Lambda`` over the rest block (identity on X, y)."""
         ext = np.append(theta, 1.0)
-        data = ext[self.rest_theta]
-        return sp.csr_matrix((data, (self.rest_rows, self.rest_cols)), shape=(self.m, self.m))
+        return sp.csr_matrix((ext[self.rest_theta], (self.rest_rows, self.rest_cols)),
+                             shape=(self.m, self.m))
 
 
 def _rest_pattern(layout: ThetaLayout, nr: int, p: int):
@@ -184,7 +189,7 @@ def build_system(design: Design) -> BlockedSystem:
     Zt_w = sp.hstack(Zs).T.tocsr()
     rest_rows, rest_cols, rest_theta, rest_pairs = _rest_pattern(layout, nr, p)
     return BlockedSystem(layout=layout, n=n, p=p, nr=nr, G11=G11, G_R1=G_R1, G_RR=G_RR,
-                         Zt_w=Zt_w, X_w=X_w, y_w=y_w,
+                         Zt_w=Zt_w, Z_w=Zt_w.T.tocsr(), X_w=X_w, y_w=y_w,
                          ldW=float(np.sum(np.log(w[w > 0]))) if design.weights is not None else 0.0,
                          rest_rows=rest_rows, rest_cols=rest_cols, rest_theta=rest_theta,
                          rest_pairs=rest_pairs)
