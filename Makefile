@@ -5,7 +5,7 @@
 #   install  editable install of tabmixr with its C++ module (incremental build in build/)
 #   demo     deps + install + python -m tabmixr.demo
 #   test     deps + install + pytest (+ the R package's testthat suite once r-package/tests exists)
-#   bench    deps + install + every bench/bench_*.py
+#   bench    deps + install + every bench/*.py
 
 SHELL := /bin/bash
 PYTHON ?= python
@@ -81,7 +81,7 @@ test-r:
 	Rscript -e "testthat::test_dir('r-package/tests/testthat', package = '$$pkg', load_package = 'installed', stop_on_failure = TRUE)"
 
 bench: deps install
-	@for f in bench/bench_*.py; do \
+	@for f in bench/*.py; do \
 	  [ -e "$$f" ] || continue; \
 	  echo "== $$f"; $(PYTHON) "$$f" || exit 1; \
 	done

@@ -73,7 +73,7 @@ def blockdiag_quadform(K, S: np.ndarray, W, q: int) -> np.ndarray:
 
 
 def weighted_gram(G, C: np.ndarray) -> np.ndarray:
-    """Dense ``G blockdiag(C) G^T`` for a sparse ``G`` and ``q x q`` blocks ``C``.
+    """Dense ``G blockdiag(C) G^T`` for a sparse ``G`` and symmetric ``q x q`` blocks ``C``.
 
     With ``C`` of shape ``(n / q, q, q)`` the result is
     ``sum_l G[:, l*q:(l+1)*q] C[l] G[:, l*q:(l+1)*q]^T``, computed from the
@@ -87,7 +87,8 @@ def weighted_gram(G, C: np.ndarray) -> np.ndarray:
         float64 array of shape ``(m, m)``.
 
     Raises:
-        ValueError: shapes disagree or an input holds NaN/Inf.
+        ValueError: shapes disagree, a block is not symmetric or an input
+            holds NaN/Inf.
     """
     shape, indptr, indices, data = _as_csc_arrays("G", G)
     C = np.ascontiguousarray(C, dtype=np.float64)

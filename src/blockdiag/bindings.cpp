@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -101,6 +102,18 @@ py::array_t<double> weighted_gram_binding(const IndexArray& G_indptr, const Inde
                                     std::to_string(q));
     }
     require_finite("C", C.data(), C.size());
+    const double* Cd = C.data();
+    for (std::int64_t l = 0; l < C.shape(0); ++l) {
+        for (std::int64_t i = 0; i < q; ++i) {
+            for (std::int64_t j = 0; j < i; ++j) {
+                const double a = Cd[(l * q + i) * q + j], b = Cd[(l * q + j) * q + i];
+                if (std::abs(a - b) > 1e-12 * (std::abs(a) + std::abs(b)) + 1e-300) {
+                    throw std::invalid_argument("C must hold symmetric blocks; block " +
+                                                std::to_string(l) + " is not symmetric");
+                }
+            }
+        }
+    }
     py::array_t<double> out({static_cast<py::ssize_t>(nrow), static_cast<py::ssize_t>(nrow)});
     double* out_ptr = out.mutable_data();
     const double* C_ptr = C.data();
@@ -126,7 +139,7 @@ all C-contiguous. Raises ValueError on mismatched lengths, n not a multiple of
 block_size, row indices out of range, or non-finite values. Releases the GIL.)doc");
     m.def("weighted_gram", &weighted_gram_binding, py::arg("G_indptr"), py::arg("G_indices"),
           py::arg("G_data"), py::arg("nrow"), py::arg("C"),
-          R"doc(Dense G blockdiag(C) G^T for a CSC matrix G (nrow x n) and C of shape (n/q, q, q).
+          R"doc(Dense G blockdiag(C) G^T for a CSC matrix G (nrow x n) and symmetric blocks C of shape (n/q, q, q).
 
 Cost is sum over blocks of nnz(col i) * nnz(col j); G blockdiag(C) is never
 formed. Raises ValueError on inconsistent shapes, bad CSC arrays or non-finite

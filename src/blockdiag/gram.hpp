@@ -11,7 +11,7 @@ namespace tabmixr::blockdiag {
 //
 // Args:
 //   G: CSC view (m x n), n a multiple of q.
-//   C: (n / q) * q * q doubles, row-major (l, i, j).
+//   C: (n / q) * q * q doubles, row-major (l, i, j); every block symmetric.
 //   q: block size.
 //   out: m * m doubles, row-major; overwritten.
 //

@@ -29,6 +29,7 @@ def test_accepts_csr_and_int32_indices():
     rng = np.random.default_rng(0)
     G = sp.random(8, 10, density=0.4, random_state=rng, format="csr")
     C = rng.uniform(size=(5, 2, 2))
+    C = C + np.transpose(C, (0, 2, 1))
     np.testing.assert_allclose(weighted_gram(G, C), _dense_reference(sp.csc_matrix(G), C), atol=1e-12)
 
 
@@ -44,4 +45,12 @@ def test_non_finite_block_is_rejected():
     C = np.ones((6, 1, 1))
     C[2, 0, 0] = np.nan
     with pytest.raises(ValueError, match="C"):
+        weighted_gram(G, C)
+
+
+def test_asymmetric_block_is_rejected():
+    G = sp.random(4, 6, density=0.5, format="csc", random_state=1)
+    C = np.ones((3, 2, 2))
+    C[1, 0, 1] = 2.0
+    with pytest.raises(ValueError, match="symmetric"):
         weighted_gram(G, C)

@@ -33,7 +33,10 @@ def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
     inv, info = la.lapack.dpotri(L, lower=1)
     if info != 0:
         raise la.LinAlgError("dpotri failed")
-    return np.tril(inv) + np.tril(inv, -1).T
+    # dpotri fills the lower triangle; the upper one keeps L's zeros.
+    full = inv + inv.T
+    full[np.diag_indices_from(full)] *= 0.5
+    return full
 
 
 def selected_inverse(system: BlockedSystem, factor: BlockedFactor, include_x: bool):

@@ -130,7 +130,7 @@ def minimize_theta(fun: Callable[[np.ndarray], tuple[float, np.ndarray]], theta0
     theta = np.asarray(theta0, dtype=float)
     for _ in range(MAX_RESTARTS + 1):
         res = minimize(wrapped, theta, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": maxiter, "ftol": 1e-13, "gtol": gtol, "maxcor": 20})
+                       options={"maxiter": maxiter, "ftol": 1e-12, "gtol": gtol, "maxcor": 20})
         theta = escape_boundary(lambda th: wrapped(th)[0], best["theta"], best["f"], lower)
         if theta is None:
             break
