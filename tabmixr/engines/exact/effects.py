@@ -43,14 +43,14 @@ def solve_effects(system: BlockedSystem, factor: BlockedFactor) -> Effects:
     L = factor.L_RR
     Lx = L[nr:nr + p, nr:nr + p]
     ly = L[-1, nr:nr + p]
-    beta = la.solve_triangular(Lx.T, ly, lower=False) if p else np.zeros(0)
+    beta = la.solve_triangular(Lx.T, ly, lower=False, check_finite=False) if p else np.zeros(0)
     B1 = factor.B1()
     tail = system.G_R1[nr:]
     tail = np.asarray(tail.toarray() if hasattr(tail, "toarray") else tail)
     tail = times_block_diagonal(tail, B1)
     w1 = tail[-1] - beta @ tail[:p]
     wr = L[-1, :nr] - beta @ L[nr:nr + p, :nr]
-    u_r = la.solve_triangular(L[:nr, :nr].T, wr, lower=False) if nr else np.zeros(0)
+    u_r = la.solve_triangular(L[:nr, :nr].T, wr, lower=False, check_finite=False) if nr else np.zeros(0)
     if nr:
         if factor.lambda_rest is None:
             lam_u = factor.rest_diag[:nr] * u_r
