@@ -13,6 +13,7 @@ import pandas as pd
 
 from tabmixr.design import build_design
 from tabmixr.engines import get_engine
+from tabmixr.engines.exact.engine import ExactEngine, check_supported
 from tabmixr.errors import DesignError, EngineError
 from tabmixr.formula import parse_formula
 
@@ -53,6 +54,8 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
                           "use method='vi' for other families")
     spec = parse_formula(formula)
     design = build_design(spec, data, weights=weights, offset=offset, na_action=na_action)
+    if isinstance(engine, ExactEngine):
+        check_supported(design)  # structured covariances, multi-column responses: refuse before fitting
     fit = engine.fit(design, method, verbose=verbose, **options)
     if data_name is not None:
         fit.extra["data_name"] = data_name
