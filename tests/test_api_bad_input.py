@@ -218,3 +218,11 @@ def test_missing_values_with_na_action_fail(no_fit, sleep):
     sleep.loc[[0, 5], "Reaction"] = np.nan
     _raises(DesignError, r"missing values in 'Reaction' with na_action='fail'; 2 row\(s\) affected",
             SLEEP, sleep, na_action="fail")
+
+
+def test_zero_weight_is_refused_by_the_exact_engine(no_fit):
+    data = tabmixr.datasets.load("sleepstudy")
+    w = np.ones(len(data))
+    w[5] = 0.0
+    with pytest.raises(WeightsError, match="weight 0"):
+        tabmixr.tabmix("Reaction ~ Days + (Days | Subject)", data, weights=w)

@@ -19,7 +19,7 @@ from tabmixr.engines.exact.factorization import deviance_pieces, factorize, obje
 from tabmixr.engines.exact.gradient import objective_gradient, selected_inverse
 from tabmixr.engines.exact.optimize import minimize_theta, projected_gradient
 from tabmixr.engines.exact.system import BlockedSystem, build_system
-from tabmixr.errors import ConvergenceError, EngineError
+from tabmixr.errors import ConvergenceError, EngineError, WeightsError
 from tabmixr.results.fit import MixedFit, RandomTermFit
 
 #: lme4's isSingular tolerance on diagonal elements of theta.
@@ -57,12 +57,18 @@ def check_supported(design: Design) -> None:
 
     Raises:
         EngineError: a structured covariance term or a multi-column response.
+        WeightsError: a prior weight of zero (lme4 itself fails on these).
     """
     for term in design.terms:
         if term.term.covariance != "us":
             raise EngineError(
                 f"the exact engine fits unstructured covariances only; term {term.term.text!r} "
                 f"uses {term.term.covariance!r}: use method='vi' for structured covariances")
+    if design.weights is not None and np.any(np.asarray(design.weights) == 0):
+        rows = np.flatnonzero(np.asarray(design.weights) == 0)
+        raise WeightsError(
+            f"the exact engine needs positive weights; {len(rows)} row(s) have weight 0 "
+            f"(first at position {rows[0]}): drop those rows from the data instead")
     if np.ndim(design.y) != 1 and np.shape(design.y)[1] != 1:
         raise EngineError(f"the exact engine needs a single numeric response, got "
                           f"{design.response_name!r} with {np.shape(design.y)[1]} columns")
@@ -168,8 +174,4 @@ def _design_messages(design: Design):
     """Notes the design stage left for the user."""
     if len(design.dropped_rows):
         yield f"{len(design.dropped_rows)} observation(s) deleted due to missingness"
-    if design.dropped_fixed:
-        k = len(design.dropped_fixed)
-        yield (f"fixed-effect model matrix is rank deficient so dropping {k} column"
-               f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: "
-               + ", ".join(design.dropped_fixed))
+    yield from design.messages
