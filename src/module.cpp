@@ -3,8 +3,10 @@
 #include <pybind11/pybind11.h>
 
 #include "blockdiag/bindings.hpp"
+#include "lmm/bindings.hpp"
 
 PYBIND11_MODULE(_kernels, m) {
     m.doc() = "tabmixr compiled kernels (private; use tabmixr.kernels)";
     tabmixr::blockdiag::register_bindings(m);
+    tabmixr::lmm::register_bindings(m);
 }

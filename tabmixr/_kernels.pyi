@@ -36,3 +36,18 @@ def weighted_gram(
     Raises:
         ValueError: inconsistent shapes, bad CSC arrays or a non-finite value.
     """
+
+def single_term_objective(
+    theta: npt.NDArray[np.float64],
+    G11: npt.NDArray[np.float64],
+    GR1: npt.NDArray[np.float64],
+    GRR: npt.NDArray[np.float64],
+    n: int,
+    ldW: float,
+    reml: bool,
+) -> tuple[float, npt.NDArray[np.float64], float]:
+    """Profiled REML criterion / ML deviance, its gradient and pwrss (one term).
+
+    Raises:
+        ValueError: inconsistent shapes or non-finite theta.
+    """

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from tabmixr import _kernels
 
-__all__ = ["blockdiag_quadform", "weighted_gram"]
+__all__ = ["blockdiag_quadform", "single_term_objective", "weighted_gram"]
 
 
 def _as_csc_arrays(name: str, A) -> tuple[tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
@@ -98,3 +98,34 @@ def weighted_gram(G, C: np.ndarray) -> np.ndarray:
         raise ValueError(f"C holds {C.shape[0]} blocks of size {C.shape[1]} but G has "
                          f"{shape[1]} columns")
     return _kernels.weighted_gram(indptr, indices, data, shape[0], C)
+
+
+def single_term_objective(theta: np.ndarray, G11: np.ndarray, GR1: np.ndarray, GRR: np.ndarray,
+                          n: int, ldW: float, reml: bool) -> tuple[float, np.ndarray, float]:
+    """Profiled REML criterion / ML deviance and gradient for one random-effect term.
+
+    The exact engine's objective (``tabmixr.engines.exact``) for a model whose
+    only random-effect term has ``q`` columns and ``l`` levels, computed from
+    theta-independent cross-products in C++.
+
+    Args:
+        theta: lme4's ``q (q + 1) / 2`` relative covariance parameters.
+        G11: ``(l, q, q)`` diagonal blocks of ``Z^T W Z``.
+        GR1: ``(p + 1, l q)`` cross-products ``[X y]^T W Z``.
+        GRR: ``(p + 1, p + 1)`` cross-products ``[X y]^T W [X y]``.
+        n: Number of observations.
+        ldW: ``sum(log(weights))``.
+        reml: REML criterion (True) or ML deviance (False).
+
+    Returns:
+        ``(objective, gradient, pwrss)``; the objective is ``inf`` when the
+        system is not positive definite.
+
+    Raises:
+        ValueError: inconsistent shapes or non-finite theta.
+    """
+    return _kernels.single_term_objective(np.ascontiguousarray(theta, dtype=np.float64),
+                                          np.ascontiguousarray(G11, dtype=np.float64),
+                                          np.ascontiguousarray(GR1, dtype=np.float64),
+                                          np.ascontiguousarray(GRR, dtype=np.float64),
+                                          int(n), float(ldW), bool(reml))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tabmixr import kernels
 from tabmixr.design.design import Design
 from tabmixr.engines.base import Engine, register_engine
 from tabmixr.engines.exact.effects import solve_effects
@@ -26,6 +27,24 @@ from tabmixr.results.fit import MixedFit, RandomTermFit
 SINGULAR_TOL = 1e-4
 #: lme4's check.conv.grad tolerance (absolute, on the projected gradient).
 GRADIENT_TOL = 2e-3
+
+
+def compiled_objective(system: BlockedSystem, theta: np.ndarray, reml: bool):
+    """Objective and gradient through the C++ single-term kernel.
+
+    Same numbers as ``profiled_objective`` for a model with one random-effect
+    term (an empty rest block), without per-step Python overhead.
+    """
+    value, grad, _ = kernels.single_term_objective(theta, system.G11, system.G_R1, system.G_RR,
+                                                   system.n, system.ldW, reml)
+    return value, grad
+
+
+def objective_function(system: BlockedSystem, reml: bool):
+    """The ``theta -> (objective, gradient)`` function the optimizer calls."""
+    if system.nr == 0:
+        return lambda theta: compiled_objective(system, theta, reml)
+    return lambda theta: profiled_objective(system, theta, reml)
 
 
 def profiled_objective(system: BlockedSystem, theta: np.ndarray, reml: bool,
@@ -133,8 +152,7 @@ class ExactEngine(Engine):
         if not np.isfinite(profiled_objective(system, theta0, reml, with_gradient=False)):
             raise ConvergenceError("the objective is not finite at the starting value; "
                                    "check the fixed-effects design for collinear columns")
-        opt = minimize_theta(lambda th: profiled_objective(system, th, reml), theta0, lower,
-                             verbose=verbose)
+        opt = minimize_theta(objective_function(system, reml), theta0, lower, verbose=verbose)
         theta = np.array(opt.theta)
         theta[layout.is_diagonal & (theta < 0)] = 0.0
         factor = factorize(system, theta)

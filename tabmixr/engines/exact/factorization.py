@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as la
 import scipy.sparse as sp
 
 from tabmixr.engines.exact.blocks import weighted_gram
@@ -108,8 +109,10 @@ def factorize(system: BlockedSystem, theta: np.ndarray) -> BlockedFactor:
         ARR = np.asarray(lam_r.T @ (lam_r.T @ E).T)
     ARR[np.arange(system.nr), np.arange(system.nr)] += 1.0
     try:
-        L_RR = np.linalg.cholesky(ARR)
-    except np.linalg.LinAlgError:
+        # numpy's call costs less for tiny blocks, scipy's LAPACK runs faster on large ones
+        L_RR = (la.cholesky(ARR, lower=True, check_finite=False) if len(ARR) > 64
+                else np.linalg.cholesky(ARR))
+    except (np.linalg.LinAlgError, la.LinAlgError):
         L_RR = None
     return BlockedFactor(theta=np.array(theta, dtype=float), lambda0=lam0, L11=L11,
                          L11inv=L11inv, A11inv=A11inv, rest_diag=d, lambda_rest=lam_r, E=E,
