@@ -8,7 +8,7 @@ final value and the optimizer's verdict.  Printing and diagnostics read it.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 import numpy as np
@@ -47,8 +47,8 @@ class OptSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data copy (lists and floats only)."""
-        d = asdict(self)
-        d["log"] = [[list(map(float, th)), float(v)] for th, v in self.log]
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "log"}
+        d["log"] = [[[float(x) for x in th], float(v)] for th, v in self.log]
         return d
 
 

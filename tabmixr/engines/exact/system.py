@@ -129,6 +129,22 @@ def _rest_pattern(layout: ThetaLayout, nr: int, p: int):
     return pattern_rows, pattern_cols, pattern_theta, (rows_a, cols_a, k_a)
 
 
+def weighted_z(terms, sw: np.ndarray) -> sp.csr_matrix:
+    """``sqrt(W) Z`` over all terms as one CSR matrix (level-major per term).
+
+    Every row holds ``sum(q_t)`` stored entries, one per term column, so the
+    CSR arrays are written directly.
+    """
+    n = len(sw)
+    offsets = np.cumsum([0] + [t.q * t.n_levels for t in terms])
+    cols = np.column_stack([off + t.codes[:, None] * t.q + np.arange(t.q)[None, :]
+                            for off, t in zip(offsets, terms)])
+    data = np.column_stack([t.X for t in terms]) * sw[:, None]
+    width = cols.shape[1]
+    return sp.csr_matrix((data.ravel(), cols.ravel(), np.arange(0, n * width + 1, width)),
+                         shape=(n, int(offsets[-1])))
+
+
 def build_system(design: Design) -> BlockedSystem:
     """Compute the theta-independent cross-products of a design.
 
@@ -155,8 +171,8 @@ def build_system(design: Design) -> BlockedSystem:
         y = y - design.offset
     X_w = design.X * sw[:, None]
     y_w = y * sw
-    Zs = [sp.diags(sw) @ t.Z() for t in terms]
-    Z0 = Zs[0].tocsc()
+    Z_w = weighted_z(terms, sw)
+    widths = np.cumsum([0] + [t.q * t.n_levels for t in terms])
     q0, l0 = terms[0].q, terms[0].n_levels
     Xt0 = terms[0].X * sw[:, None]
     G11 = np.empty((l0, q0, q0))
@@ -171,14 +187,18 @@ def build_system(design: Design) -> BlockedSystem:
             f"the random-effect terms after {terms[0].group!r} have {nr} columns; the exact "
             f"engine holds them dense and accepts at most {MAX_DENSE_REST - p - 1}")
     XY = np.column_stack([X_w, y_w])
+    G_R1_xy = np.stack([np.bincount(terms[0].codes, weights=Xt0[:, i] * XY[:, r], minlength=l0)
+                        for r in range(p + 1) for i in range(q0)])
+    G_R1_xy = G_R1_xy.reshape(p + 1, q0, l0).transpose(0, 2, 1).reshape(p + 1, l0 * q0)
     if nr == 0:
-        G_R1 = np.asarray((Z0.T @ XY).T)
+        G_R1 = G_R1_xy
         G_RR = XY.T @ XY
     else:
-        Zr = sp.hstack(Zs[1:]).tocsc()
+        Z0 = Z_w[:, :widths[1]].tocsc()
+        Zr = Z_w[:, widths[1]:].tocsc()
         ZrT = Zr.T.tocsr()
         top = (ZrT @ Z0).tocsr()
-        bottom = sp.csr_matrix(np.asarray((Z0.T @ XY).T))
+        bottom = sp.csr_matrix(G_R1_xy)
         G_R1 = sp.vstack([top, bottom]).tocsc()
         G_RR = np.empty((nr + p + 1, nr + p + 1))
         G_RR[:nr, :nr] = (ZrT @ Zr).toarray()
@@ -186,10 +206,10 @@ def build_system(design: Design) -> BlockedSystem:
         G_RR[:nr, nr:] = cross
         G_RR[nr:, :nr] = cross.T
         G_RR[nr:, nr:] = XY.T @ XY
-    Zt_w = sp.hstack(Zs).T.tocsr()
+    Zt_w = Z_w.T.tocsr()
     rest_rows, rest_cols, rest_theta, rest_pairs = _rest_pattern(layout, nr, p)
     return BlockedSystem(layout=layout, n=n, p=p, nr=nr, G11=G11, G_R1=G_R1, G_RR=G_RR,
-                         Zt_w=Zt_w, Z_w=Zt_w.T.tocsr(), X_w=X_w, y_w=y_w,
+                         Zt_w=Zt_w, Z_w=Z_w, X_w=X_w, y_w=y_w,
                          ldW=float(np.sum(np.log(w[w > 0]))) if design.weights is not None else 0.0,
                          rest_rows=rest_rows, rest_cols=rest_cols, rest_theta=rest_theta,
                          rest_pairs=rest_pairs)
