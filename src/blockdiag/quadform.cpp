@@ -26,6 +26,8 @@ double column_pair_form(const CscView& K, std::int64_t col_k, const double* S,
 
 void quadform(const CscView& K, const double* S, const CscView& W, std::int64_t q, double* out) {
     const std::int64_t n_blocks = K.ncol / q;
+    // Blocks are independent: split them between threads when OpenMP is on.
+#pragma omp parallel for schedule(static)
     for (std::int64_t l = 0; l < n_blocks; ++l) {
         double* block = out + l * q * q;
         for (std::int64_t i = 0; i < q; ++i) {
