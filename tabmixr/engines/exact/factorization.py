@@ -97,21 +97,23 @@ def factorize(system: BlockedSystem, theta: np.ndarray) -> BlockedFactor:
     L11inv = _lower_inverse(L11)
     A11inv = np.transpose(L11inv, (0, 2, 1)) @ L11inv
     C = lam0 @ A11inv @ lam0.T
-    E = system.G_RR - weighted_gram(system.G_R1, C)
+    E = weighted_gram(system.G_R1, C)
+    np.subtract(system.G_RR, E, out=E)
     d = system.rest_diagonal(theta)
     lam_r = None
     if not system.nr:
         ARR = E
     elif system.rest_is_diagonal:
-        ARR = E * np.outer(d, d)
+        ARR = E * d[:, None]
+        ARR *= d
     else:
         lam_r = system.rest_lambda(theta)
         ARR = np.asarray(lam_r.T @ (lam_r.T @ E).T)
     ARR[np.arange(system.nr), np.arange(system.nr)] += 1.0
     try:
         # numpy's call costs less for tiny blocks, scipy's LAPACK runs faster on large ones
-        L_RR = (la.cholesky(ARR, lower=True, check_finite=False) if len(ARR) > 64
-                else np.linalg.cholesky(ARR))
+        L_RR = (la.cholesky(ARR, lower=True, check_finite=False, overwrite_a=ARR is not E)
+                if len(ARR) > 64 else np.linalg.cholesky(ARR))
     except (np.linalg.LinAlgError, la.LinAlgError):
         L_RR = None
     return BlockedFactor(theta=np.array(theta, dtype=float), lambda0=lam0, L11=L11,
