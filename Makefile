@@ -66,7 +66,7 @@ install: build-deps
 	$(PYTHON) -c "import tabmixr._kernels"
 
 demo: deps install
-	$(PYTHON) -m tabmixr.demo
+	@if [ -f r-package/DESCRIPTION ] && command -v R >/dev/null 2>&1; then R CMD INSTALL --no-multiarch r-package >/dev/null 2>&1 || echo "warning: R package not installed; the demo skips the R column"; fi; $(PYTHON) -m tabmixr.demo
 
 test: deps install
 	$(MAKE) --no-print-directory test-python

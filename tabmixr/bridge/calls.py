@@ -16,6 +16,23 @@ from tabmixr.results import MixedFit
 METHODS = ("predict", "simulate", "summary_text", "confint", "residuals")
 
 
+def plain_for_r(obj: Any) -> Any:
+    """Numpy arrays as flat lists in column-major order (R's matrix order).
+
+    reticulate leaves numpy arrays nested in a dict as Python objects (and
+    reticulate 1.28 cannot convert numpy 2 arrays), so nothing numpy crosses.
+    """
+    if isinstance(obj, dict):
+        return {str(k): plain_for_r(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain_for_r(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.ravel(order="F").tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 def _vector_or_name(value: Any) -> Any:
     """R scalars arrive as Python scalars: keep a column name, make numbers an array."""
     if value is None or isinstance(value, str):
@@ -35,7 +52,7 @@ def parts_for_r(fit: MixedFit) -> dict[str, Any]:
     ranef = fit.ranef(cond_var=True)
     terms = [{"group": t.group, "columns": list(t.columns),
               "cov": np.atleast_2d(np.asarray(t.cov, dtype=float))} for t in fit.terms]
-    return {
+    return plain_for_r({
         "json": json.dumps(fit.to_dict()),
         "schema_version": 1,
         "method": fit.method, "family": fit.family, "reml": bool(fit.reml),
@@ -65,7 +82,7 @@ def parts_for_r(fit: MixedFit) -> dict[str, Any]:
         "singular": bool(fit.singular),
         "messages": [str(m) for m in fit.messages],
         "summary_text": str(fit.summary()),
-    }
+    })
 
 
 def fit_for_r(formula: str, data: pd.DataFrame, family: str = "gaussian", method: str = "reml",
@@ -103,18 +120,16 @@ def call_method(fit_json: str, name: str, **kwargs: Any) -> Any:
     fit = fit_from_json(fit_json)
     if name == "predict":
         re_form = kwargs.get("re_form")
-        return np.asarray(fit.predict(newdata=kwargs.get("newdata"), re_form=re_form,
-                                      allow_new_levels=bool(kwargs.get("allow_new_levels",
-                                                                       False))),
-                          dtype=float).reshape(-1)
+        pred = fit.predict(newdata=kwargs.get("newdata"), re_form=re_form,
+                           allow_new_levels=bool(kwargs.get("allow_new_levels", False)))
+        return np.asarray(pred, dtype=float).reshape(-1).tolist()
     if name == "simulate":
         seed = kwargs.get("seed")
         sims = fit.simulate(nsim=int(kwargs.get("nsim", 1)),
                             seed=None if seed is None else int(seed))
-        return {str(c): sims[c].to_numpy(dtype=float) for c in sims.columns}
+        return {str(c): sims[c].to_numpy(dtype=float).tolist() for c in sims.columns}
     if name == "summary_text":
         return str(fit.summary())
     if name == "residuals":
-        return np.asarray(fit.residuals(**kwargs), dtype=float).reshape(-1)
-    ci = fit.confint(**kwargs)
-    return _frame_parts(ci)
+        return np.asarray(fit.residuals(**kwargs), dtype=float).reshape(-1).tolist()
+    return plain_for_r(_frame_parts(fit.confint(**kwargs)))

@@ -1,0 +1,3 @@
+library(testthat)
+library(tabmixr)
+test_check("tabmixr")
