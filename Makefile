@@ -5,7 +5,7 @@
 #   install  editable install of tabmixr with its C++ module (incremental build in build/)
 #   demo     deps + install + python -m tabmixr.demo
 #   test     deps + install + pytest (+ the R package's testthat suite once r-package/tests exists)
-#   bench    deps + install + every bench/*.py
+#   bench    deps + install + every bench/*.py and bench/*.R
 
 SHELL := /bin/bash
 PYTHON ?= python
@@ -85,6 +85,10 @@ bench: deps install
 	  [ -e "$$f" ] || continue; \
 	  echo "== $$f"; $(PYTHON) "$$f" || exit 1; \
 	done
+	@if [ -d r-package ] && command -v Rscript >/dev/null 2>&1; then \
+	  R CMD INSTALL --no-multiarch r-package >/dev/null && \
+	  for f in bench/*.R; do echo "== $$f"; Rscript "$$f" || exit 1; done; \
+	fi
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
