@@ -49,22 +49,20 @@ def selected_inverse(system: BlockedSystem, factor: BlockedFactor, include_x: bo
 
     Returns:
         ``(S11, S22, T)``: the ``(l0, q0, q0)`` diagonal blocks of the inverse
-        on block 1, the dense inverse on the rest block (size ``mm = nr`` or
-        ``nr + p``), and ``T = blockdiag(G^T Lambda_R S22 Lambda_R^T G)`` with
-        ``G`` the first ``mm`` rows of ``G_R1``.
+        on block 1, the dense inverse on the rest block (size ``nr`` or
+        ``nr + p``), and ``T = blockdiag(G_R1^T Lambda_R S22 Lambda_R^T G_R1)``.
     """
     mm = system.nr + (system.p if include_x else 0)
     S22 = _inverse_from_cholesky(factor.L_RR[:mm, :mm])
+    S_pad = np.zeros((system.m, system.m))
+    S_pad[:mm, :mm] = S22
     if factor.lambda_rest is None:
-        S_scaled = S22
         if system.nr:
-            d = factor.rest_diag[:mm]
-            S_scaled = S22 * d[:, None]
-            S_scaled *= d
+            S_pad *= np.outer(factor.rest_diag, factor.rest_diag)
     else:
-        lam = factor.lambda_rest[:mm, :mm]
-        S_scaled = np.asarray(lam @ (lam @ S22).T)
-    T = blockdiag_of_quadform(system.coupling_rows(mm), S_scaled, system.q0)
+        lam = factor.lambda_rest
+        S_pad = np.asarray(lam @ (lam @ S_pad).T)
+    T = blockdiag_of_quadform(system.G_R1, S_pad, system.q0)
     B = factor.lambda0 @ factor.A11inv
     S11 = factor.A11inv + np.transpose(B, (0, 2, 1)) @ T @ B
     return S11, S22, T
@@ -83,14 +81,8 @@ def logdet_gradient(system: BlockedSystem, factor: BlockedFactor, include_x: boo
     grad[s0] = 2.0 * Qsum[layout.cols[s0], layout.rows[s0]]
     if system.nr:
         a_idx, b_idx, k_idx = system.rest_pairs
-        nr = system.nr
-        if factor.lambda_rest is None:
-            # scalar rest terms: a == b and (S22 Lambda_R^T E)[a, a] in one pass
-            diag = (S22[:nr] * factor.E[:nr, :mm]) @ factor.rest_diag[:mm]
-            vals = diag[a_idx]
-        else:
-            M = factor.rest_lambda_left(factor.E)[:mm, :mm]
-            vals = np.einsum("ij,ji->i", S22[b_idx], M[:, a_idx])
+        M = factor.rest_lambda_left(factor.E)[:mm, :mm]
+        vals = np.einsum("ij,ji->i", S22[b_idx], M[:, a_idx])
         grad += 2.0 * np.bincount(k_idx, weights=vals, minlength=layout.size)
     return grad
 

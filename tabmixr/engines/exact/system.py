@@ -93,14 +93,6 @@ class BlockedSystem:
         """Whether Lambda over the rest block is diagonal (scalar terms only)."""
         return all(q == 1 for q in self.layout.q[1:])
 
-    def coupling_rows(self, rows: int):
-        """The first ``rows`` rows of ``G_R1`` (cached; CSC when sparse)."""
-        cache = self.__dict__.setdefault("_coupling_rows", {})
-        if rows not in cache:
-            part = self.G_R1[:rows]
-            cache[rows] = part.tocsc() if sp.issparse(part) else np.ascontiguousarray(part)
-        return cache[rows]
-
     def rest_diagonal(self, theta: np.ndarray) -> np.ndarray:
         """Diagonal of ``Lambda`` over the rest block (ones on X and y)."""
         ext = np.append(theta, 1.0)
