@@ -19,6 +19,7 @@ from tabmixr.engines.exact.effects import solve_effects
 from tabmixr.engines.exact.factorization import deviance_pieces, factorize, objective
 from tabmixr.engines.exact.gradient import objective_gradient, selected_inverse
 from tabmixr.engines.exact.optimize import minimize_theta, projected_gradient
+from tabmixr.engines.exact.start import moment_start
 from tabmixr.engines.exact.system import BlockedSystem, build_system
 from tabmixr.errors import ConvergenceError, EngineError, WeightsError
 from tabmixr.results.fit import MixedFit, RandomTermFit
@@ -130,7 +131,8 @@ class ExactEngine(Engine):
             design: The materialized model.
             method: ``"reml"`` or ``"ml"``.
             verbose: Print the optimizer trace.
-            start: Starting theta (lme4's default: identity factors).
+            start: Starting theta; by default the better (lower objective) of
+                lme4's identity start and a moment start (see ``start.py``).
             **options: Unknown options raise an error.
 
         Returns:
@@ -148,8 +150,13 @@ class ExactEngine(Engine):
         system = build_system(design)
         layout = system.layout
         lower = layout.lower_bounds()
-        theta0 = layout.start() if start is None else np.asarray(start, dtype=float)
-        if not np.isfinite(profiled_objective(system, theta0, reml, with_gradient=False)):
+        if start is None:
+            candidates = [layout.start(), moment_start(design, layout)]
+        else:
+            candidates = [np.asarray(start, dtype=float)]
+        values = [profiled_objective(system, th, reml, with_gradient=False) for th in candidates]
+        theta0 = candidates[int(np.argmin(values))]
+        if not np.isfinite(min(values)):
             raise ConvergenceError("the objective is not finite at the starting value; "
                                    "check the fixed-effects design for collinear columns")
         opt = minimize_theta(objective_function(system, reml), theta0, lower, verbose=verbose)
