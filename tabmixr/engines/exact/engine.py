@@ -154,7 +154,10 @@ class ExactEngine(Engine):
             candidates = [layout.start(), moment_start(design, layout)]
         else:
             candidates = [np.asarray(start, dtype=float)]
-        values = [profiled_objective(system, th, reml, with_gradient=False) for th in candidates]
+        if system.nr == 0:
+            values = [compiled_objective(system, th, reml)[0] for th in candidates]
+        else:
+            values = [profiled_objective(system, th, reml, with_gradient=False) for th in candidates]
         theta0 = candidates[int(np.argmin(values))]
         if not np.isfinite(min(values)):
             raise ConvergenceError("the objective is not finite at the starting value; "
