@@ -23,7 +23,7 @@ TEST_DEPS := "pytest>=8" "hypothesis>=6"
 # reticulate (R package, demo) must use the Python tabmixr is installed into.
 export RETICULATE_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
 
-.PHONY: deps r-deps py-deps build-deps rpy2 install demo test test-python test-r bench clean
+.PHONY: deps r-deps py-deps build-deps rpy2 install r-install demo test test-python test-r bench clean
 
 deps: r-deps py-deps
 
@@ -65,18 +65,23 @@ install: build-deps
 	$(PIP) install -q --no-build-isolation -e .
 	$(PYTHON) -c "import tabmixr._kernels"
 
-demo: deps install
-	@if [ -f r-package/DESCRIPTION ] && command -v R >/dev/null 2>&1; then R CMD INSTALL --no-multiarch r-package >/dev/null 2>&1 || echo "warning: R package not installed; the demo skips the R column"; fi; $(PYTHON) -m tabmixr.demo
+# The R package (r-package/) talks to the Python installed above.
+r-install:
+	@if [ -f r-package/DESCRIPTION ] && command -v R >/dev/null 2>&1; then \
+	  echo "R CMD INSTALL r-package"; R CMD INSTALL --no-multiarch r-package >/dev/null; \
+	fi
 
-test: deps install
+demo: deps install r-install
+	$(PYTHON) -m tabmixr.demo
+
+test: deps install r-install
 	$(MAKE) --no-print-directory test-python
 	@if [ -d r-package/tests ]; then $(MAKE) --no-print-directory test-r; fi
 
 test-python:
 	$(PYTHON) -m pytest tests -q
 
-test-r:
-	R CMD INSTALL --no-multiarch r-package
+test-r: r-install
 	pkg=$$(sed -n 's/^Package: *//p' r-package/DESCRIPTION); \
 	Rscript -e "testthat::test_dir('r-package/tests/testthat', package = '$$pkg', load_package = 'installed', stop_on_failure = TRUE)"
 
@@ -85,8 +90,8 @@ bench: deps install
 	  [ -e "$$f" ] || continue; \
 	  echo "== $$f"; $(PYTHON) "$$f" || exit 1; \
 	done
+	@$(MAKE) --no-print-directory r-install
 	@if [ -d r-package ] && command -v Rscript >/dev/null 2>&1; then \
-	  R CMD INSTALL --no-multiarch r-package >/dev/null && \
 	  for f in bench/*.R; do echo "== $$f"; Rscript "$$f" || exit 1; done; \
 	fi
 
