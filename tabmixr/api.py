@@ -13,8 +13,7 @@ import pandas as pd
 
 from tabmixr.design import build_design
 from tabmixr.engines import get_engine
-from tabmixr.engines.exact.engine import ExactEngine, check_supported
-from tabmixr.errors import DesignError, EngineError
+from tabmixr.errors import DesignError
 from tabmixr.formula import parse_formula
 
 
@@ -49,13 +48,10 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
         raise DesignError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     family_name = getattr(family, "name", family)
     engine = get_engine(method)
-    if method in ("reml", "ml") and family_name != "gaussian":
-        raise EngineError(f"method {method!r} fits family 'gaussian' only, got {family_name!r}; "
-                          "use method='vi' for other families")
+    engine.check_family(method, family_name)
     spec = parse_formula(formula)
     design = build_design(spec, data, weights=weights, offset=offset, na_action=na_action)
-    if isinstance(engine, ExactEngine):
-        check_supported(design)  # structured covariances, multi-column responses: refuse before fitting
+    engine.check_design(design)
     fit = engine.fit(design, method, verbose=verbose, **options)
     if data_name is not None:
         fit.extra["data_name"] = data_name

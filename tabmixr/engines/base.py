@@ -16,6 +16,21 @@ class Engine(ABC):
 
     #: Method names this engine answers to, e.g. ``("reml", "ml")``.
     methods: tuple[str, ...] = ()
+    #: Outcome families it fits; empty means any.
+    families: tuple[str, ...] = ()
+
+    def check_family(self, method: str, family: str) -> None:
+        """Refuse a family this engine cannot fit, before any work is done.
+
+        Raises:
+            EngineError: ``family`` is not in ``self.families``.
+        """
+        if self.families and family not in self.families:
+            raise EngineError(f"method {method!r} fits family {', '.join(map(repr, self.families))} "
+                              f"only, got {family!r}; use method='vi' for other families")
+
+    def check_design(self, design: Design) -> None:
+        """Refuse a design this engine cannot fit, before fitting (default: accept all)."""
 
     @abstractmethod
     def fit(self, design: Design, method: str, **options: Any):

@@ -122,6 +122,11 @@ class ExactEngine(Engine):
     """Profiled (RE)ML with a block-structured Cholesky and analytic gradient."""
 
     methods = ("reml", "ml")
+    families = ("gaussian",)
+
+    def check_design(self, design: Design) -> None:
+        """Structured covariances, multi-column responses, zero weights: see ``check_supported``."""
+        check_supported(design)
 
     def fit(self, design: Design, method: str = "reml", *, verbose: bool = False,
             start: np.ndarray | None = None, **options: Any) -> MixedFit:
