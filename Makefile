@@ -14,16 +14,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_ROOT_USER_ACTION := ignore
 
 R_DEBS := r-base-core r-base-dev r-cran-lme4 r-cran-reticulate r-cran-testthat \
-          r-cran-nlme r-cran-mlmrev r-cran-jsonlite
+          r-cran-nlme r-cran-mlmrev r-cran-jsonlite r-cran-roxygen2 \
+          libsuitesparse-dev libopenblas-dev
 TORCH := torch==2.13.0
-PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17"
+PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17" "tqdm>=4.60"
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.12"
 TEST_DEPS := "pytest>=8" "hypothesis>=6"
+# bench-only: CHOLMOD through scikit-sparse (< 0.4.15 builds against Debian's SuiteSparse 5)
+BENCH_DEPS := "scikit-sparse<0.4.15"
 
 # reticulate (R package, demo) must use the Python tabmixr is installed into.
 export RETICULATE_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
 
-.PHONY: deps r-deps py-deps build-deps rpy2 install r-install demo test test-python test-r bench clean
+.PHONY: deps r-deps py-deps build-deps rpy2 install r-install demo test test-python test-r check-r bench clean
 
 deps: r-deps py-deps
 
@@ -84,8 +87,27 @@ test-python:
 test-r: r-install
 	pkg=$$(sed -n 's/^Package: *//p' r-package/DESCRIPTION); \
 	Rscript -e "testthat::test_dir('r-package/tests/testthat', package = '$$pkg', load_package = 'installed', stop_on_failure = TRUE)"
+	@$(MAKE) --no-print-directory check-r
+
+# R CMD check --no-manual on the built package (built in a temp dir: the source
+# tree stays clean).  man/ and NAMESPACE are roxygen2's output, committed; the
+# check's own testthat run skips the tests needing Python (test-r ran them), the
+# examples run live when Python is there.  Fails on any ERROR or WARNING.
+check-r:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && R CMD build --no-build-vignettes --no-manual "$(CURDIR)/r-package" >build.log 2>&1) \
+	  || { cat "$$tmp/build.log"; exit 1; }; \
+	TABMIXR_TESTS_NO_PYTHON=true _R_CHECK_FORCE_SUGGESTS_=false \
+	  R CMD check --no-manual --no-build-vignettes -o "$$tmp" "$$tmp"/tabmixr_*.tar.gz >"$$tmp/check.out" 2>&1; \
+	status=$$?; log="$$tmp/tabmixr.Rcheck/00check.log"; \
+	grep -E "^(\* checking|Status)" "$$log" | grep -vE "\.\.\. (OK|NONE|SKIPPED)$$" || true; \
+	if [ $$status -ne 0 ] || grep -qE "^Status: .*(ERROR|WARNING)" "$$log"; then \
+	  cat "$$tmp/check.out"; cat "$$tmp"/tabmixr.Rcheck/tests/*.Rout.fail 2>/dev/null; exit 1; \
+	fi; \
+	echo "R CMD check: $$(grep '^Status' "$$log")"
 
 bench: deps install
+	$(PIP) install -q $(BENCH_DEPS)
 	@for f in bench/*.py; do \
 	  [ -e "$$f" ] || continue; \
 	  echo "== $$f"; $(PYTHON) "$$f" || exit 1; \

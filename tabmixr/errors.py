@@ -54,3 +54,39 @@ class SerializationError(TabmixError):
 
 class DatasetError(TabmixError):
     """An unknown dataset name was asked for."""
+
+
+class FamilyError(EngineError):
+    """An unknown outcome family, a link the family does not support, or bad family parameters."""
+
+
+class PedigreeError(TabmixError):
+    """A pedigree is malformed (duplicate ids, self-parenting, cycles)."""
+
+
+class PedigreeWarning(UserWarning):
+    """A pedigree was repaired (e.g. parents missing from ``id`` added as founders)."""
+
+
+class GenotypeError(TabmixError):
+    """A genotype matrix holds codes other than 0/1/2 or has the wrong shape."""
+
+
+class GenotypeWarning(UserWarning):
+    """Genotype markers were dropped (no observed call)."""
+
+
+class SpdeError(TabmixError):
+    """An SPDE grid or its parameters are invalid (spacing, kappa, tau, points outside)."""
+
+
+class KernelError(TabmixError, ValueError):
+    """A compiled kernel refused its input (shape, pattern, non-finite values)."""
+
+
+class NotPositiveDefiniteError(KernelError):
+    """A matrix that must be positive definite is not; ``column`` is where the Cholesky broke down."""
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column

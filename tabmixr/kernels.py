@@ -129,3 +129,16 @@ def single_term_objective(theta: np.ndarray, G11: np.ndarray, GR1: np.ndarray, G
                                           np.ascontiguousarray(GR1, dtype=np.float64),
                                           np.ascontiguousarray(GRR, dtype=np.float64),
                                           int(n), float(ldW), bool(reml))
+
+
+# Sparse Cholesky (src/cholesky): the facade class lives in tabmixr.linalg.
+from tabmixr.linalg.sparse_cholesky import SparseCholesky  # noqa: E402
+
+__all__ += ["SparseCholesky"]
+
+# SPDE grid precision (src/spde) and pedigree kinship (src/kinship): the facades
+# live in tabmixr.spde and tabmixr.kinship.
+from tabmixr.kinship import Pedigree, vanraden_grm  # noqa: E402
+from tabmixr.spde import SpdeGrid  # noqa: E402
+
+__all__ += ["Pedigree", "SpdeGrid", "vanraden_grm"]

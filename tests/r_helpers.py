@@ -36,7 +36,8 @@ from typing import Any
 
 import pytest
 
-__all__ = ["needs_r", "r_available", "r_backend", "r_json", "lmer_reference", "SKIP_REASON"]
+__all__ = ["needs_r", "r_available", "r_backend", "r_json", "lmer_reference", "glmer_reference",
+           "SKIP_REASON"]
 
 SKIP_REASON = "live R with lme4 and jsonlite is not available (run `make deps`)"
 
@@ -300,4 +301,46 @@ def lmer_reference(
     package, _, name = dataset.rpartition("::")
     text = _lmer_reference_json(formula, name, bool(reml), package or package_of_dataset, timing_reps,
                                 bool(tight))
+    return copy.deepcopy(json.loads(text))
+
+
+# ------------------------------------------------------------------ glmer
+
+
+@functools.lru_cache(maxsize=None)
+def _glmer_reference_json(formula: str, dataset: str, package: str, family: str) -> str:
+    expr = (
+        f"data <- tabmixr_dataset({_r_string(dataset)}, {_r_string(package)})\n"
+        f"fit <- suppressWarnings(lme4::glmer(stats::as.formula({_r_string(formula)}), data = data, "
+        f"family = {family}))\n"
+        "vc <- as.data.frame(lme4::VarCorr(fit))\n"
+        "list(fixef = as.list(lme4::fixef(fit)),\n"
+        "     se_fixef = as.list(sqrt(diag(as.matrix(stats::vcov(fit))))),\n"
+        "     sd = as.list(stats::setNames(vc$sdcor[is.na(vc$var2)], vc$grp[is.na(vc$var2)])),\n"
+        "     deviance = stats::deviance(fit), logLik = as.numeric(stats::logLik(fit)))"
+    )
+    return _evaluate_json(expr)
+
+
+def glmer_reference(formula: str, dataset: str, family: str,
+                    package_of_dataset: str = "lme4") -> dict[str, Any]:
+    """Fit ``lme4::glmer`` (Laplace) live on R's copy of a data set.
+
+    Args:
+        formula: lme4 formula.
+        dataset: R data set name (``"cbpp"``); ``"pkg::name"`` also works.
+        family: R family expression, e.g. ``"binomial"`` or ``"poisson(link = 'log')"``.
+        package_of_dataset: Package holding the data set.
+
+    Returns:
+        Dict with ``fixef`` and ``se_fixef`` (name -> value), ``sd`` (group ->
+        random-intercept SD, first row per group), ``deviance``, ``logLik``.
+        Cached per session; each call returns its own copy.
+
+    Raises:
+        RuntimeError: R failed.
+        pytest.skip.Exception: R is not available.
+    """
+    package, _, name = dataset.rpartition("::")
+    text = _glmer_reference_json(formula, name, package or package_of_dataset, family)
     return copy.deepcopy(json.loads(text))

@@ -1,15 +1,6 @@
 # print() and summary(): lme4's layout.  format() makes the text, print()
 # writes it and returns the object invisibly.  Everything here is pure R.
 
-#' Header lines (title, Formula, Data, ...) from the stored summary text.
-#' @noRd
-header_lines <- function(x) {
-  lines <- strsplit(x$summary_text, "\n", fixed = TRUE)[[1L]]
-  end <- which(lines == "")[1L]
-  if (is.na(end)) end <- length(lines) + 1L
-  lines[seq_len(end - 1L)]
-}
-
 capture <- function(expr) utils::capture.output(expr)
 
 #' lme4's formatVC: the random-effects table as a character matrix.
@@ -49,17 +40,39 @@ format_varcorr <- function(vc, digits, comp = "Std.Dev.") {
   m
 }
 
+#' Print and summarize a tabmix fit
+#'
+#' `print()` shows lme4's short layout (criterion, random effects, fixed
+#' effects); `summary()` keeps the coefficient table, variance components
+#' and the full text in lme4's `summary.merMod` layout (with `Weights:` and
+#' `Offset:` lines when the fit has them), which its `print()` writes.
+#' `format()` returns the lines; nothing here needs Python.
+#'
+#' @param x,object A `tabmix` fit or its summary.
+#' @param digits Significant digits.
+#' @param ... Unused.
+#' @return `format`: character lines; `print`: `x`, invisibly; `summary`:
+#'   an object of class `summary.tabmix` with the coefficient table
+#'   (`coefficients`), `varcor`, `logLik`, `sigma`, `ngrps`, `nobs` and the
+#'   formatted text (`text`).
+#' @examples
+#' fit <- readRDS(system.file("extdata", "sleepstudy-reml.rds", package = "tabmixr"))
+#' fit
+#' summary(fit)
+#' coef(summary(fit))
+#' @name summary.tabmix
 #' @export
 format.tabmix <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
-  out <- header_lines(x)
+  out <- title_lines(x)
   if (x$reml) {
     out <- c(out, paste("REML criterion at convergence:", format(round(x$criterion, digits))))
   } else {
     ll <- logLik(x)
     tab <- round(c(AIC = stats::AIC(ll), BIC = stats::BIC(ll), logLik = as.numeric(ll),
                    deviance = x$criterion, df.resid = x$nobs - attr(ll, "df")), digits)
-    tab[] <- format(tab)
-    out <- c(out, capture(print(tab, quote = FALSE)))
+    cells <- format(tab)
+    cells["df.resid"] <- format(tab["df.resid"])
+    out <- c(out, capture(print(cells, quote = FALSE)))
   }
   out <- c(out, "Random effects:",
            capture(print(format_varcorr(vc_view(VarCorr(x)), digits), quote = FALSE)),
@@ -76,32 +89,32 @@ format.tabmix <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
   out
 }
 
+#' @rdname summary.tabmix
 #' @export
 print.tabmix <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
   writeLines(format(x, digits = digits, ...))
   invisible(x)
 }
 
-#' Summary of a tabmix fit
-#'
-#' @param object A `tabmix` fit.
-#' @param ... Unused.
-#' @return An object of class `summary.tabmix`: the coefficient table
-#'   (`coefficients`), `varcor`, `logLik`, `sigma`, `ngrps` and the text
-#'   formatted by Python in lme4's layout (`text`), which `print()` shows.
+#' @rdname summary.tabmix
 #' @export
 summary.tabmix <- function(object, ...) {
   se <- sqrt(diag(object$vcov))
   coefs <- cbind(Estimate = object$fixef, `Std. Error` = se, `t value` = object$fixef / se)
   structure(list(coefficients = coefs, varcor = VarCorr(object), logLik = logLik(object),
                  sigma = object$sigma, ngrps = object$ngrps, nobs = object$nobs,
-                 method = object$method, call = object$call, text = object$summary_text),
+                 method = object$method, call = object$call,
+                 text = if (formats_in_r(object)) format_summary_lines(object) else object$summary_text),
             class = "summary.tabmix")
 }
 
+#' @rdname summary.tabmix
 #' @export
-format.summary.tabmix <- function(x, ...) strsplit(x$text, "\n", fixed = TRUE)[[1L]]
+format.summary.tabmix <- function(x, ...) {
+  if (length(x$text) == 1L) strsplit(x$text, "\n", fixed = TRUE)[[1L]] else x$text
+}
 
+#' @rdname summary.tabmix
 #' @export
 print.summary.tabmix <- function(x, ...) {
   writeLines(format(x, ...))

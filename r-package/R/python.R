@@ -35,9 +35,21 @@ tabmixr_delayed_import <- function(module) {
 #' The Python bridge module (`tabmixr.bridge`), imported on first use.
 #' @noRd
 tabmixr_bridge <- function() {
+  if (isTRUE(.tabmixr$ready)) return(.tabmixr$bridge)
   if (is.null(.tabmixr$bridge)) .tabmixr$bridge <- tabmixr_delayed_import("tabmixr.bridge")
   if (!tabmixr_available()) stop(tabmixr_install_message(), call. = FALSE)
+  .tabmixr$ready <- TRUE
   .tabmixr$bridge
+}
+
+#' Call a method of the Python fit rebuilt from the stored dictionary.
+#' @noRd
+tabmix_call_python <- function(object, name, ..., call = sys.call(-1L)) {
+  if (!is.character(object$dict_json) || length(object$dict_json) != 1L) {
+    stop("this tabmix object carries no stored fit dictionary; refit it with tabmix()", call. = FALSE)
+  }
+  bridge <- tabmixr_bridge()
+  tabmix_py(bridge$call_method(object$dict_json, name, ...), call = call)
 }
 
 #' Is the Python module tabmixr importable?

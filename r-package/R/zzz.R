@@ -7,7 +7,7 @@
 }
 
 #' Register a method for a generic of a suggested package, now if it is
-#' loaded, else when it loads (the vctrs::s3_register pattern).
+#' loaded, else when it loads (the vctrs::s3_register pattern, our code).
 #' @noRd
 register_s3 <- function(pkg, generic, class, method) {
   register <- function(...) {

@@ -12,7 +12,7 @@ from tabmixr.design.fixed import build_fixed, drop_dependent_columns, rank_messa
 from tabmixr.design.missing import complete_rows, nan_rows
 from tabmixr.design.model_matrix import parse_rhs
 from tabmixr.design.random_terms import build_random_terms, check_grouping as check_grouping_factors, term_label
-from tabmixr.design.response import check_response_columns, evaluate_response, response_variables
+from tabmixr.design.response import RESPONSE_KINDS, check_response_columns, evaluate_response, response_variables
 from tabmixr.design.validation import check_offset, check_weights, resolve_vector
 from tabmixr.errors import DesignError, ResponseError
 from tabmixr.formula.spec import ModelSpec
@@ -35,7 +35,7 @@ def model_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
 
 
 def build_design(spec: ModelSpec, data: pd.DataFrame, weights=None, offset=None,
-                 na_action: str = "omit", check_grouping: bool = True) -> Design:
+                 na_action: str = "omit", check_grouping: bool = True, response_kind: str = "numeric") -> Design:
     """Materialize a parsed formula on a data frame.
 
     Steps (each in its own module): find the columns used, drop incomplete
@@ -52,6 +52,10 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, weights=None, offset=None,
             name or array of ``len(data)``.
         na_action: ``"omit"`` (default; ``"exclude"`` is the same here) or ``"fail"``.
         check_grouping: Apply lme4's grouping-factor checks (exact engine).
+        response_kind: ``"numeric"`` (default), or ``"categorical"`` for
+            ordinal/categorical families: a string, factor or boolean response
+            is kept as it is (``pd.Categorical`` for a categorical column,
+            else a NumPy array) and not checked for being constant.
 
     Returns:
         The ``Design``; ``design.encoding`` is a ``DesignEncoding``.
@@ -66,25 +70,29 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, weights=None, offset=None,
     """
     if not isinstance(data, pd.DataFrame):
         raise DesignError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if response_kind not in RESPONSE_KINDS:
+        raise DesignError(f"response_kind must be one of {', '.join(map(repr, RESPONSE_KINDS))}, "
+                          f"not {response_kind!r}")
     used = model_columns(spec, data)
     w, w_name = resolve_vector(weights, data, "weights")
     o, o_name = resolve_vector(offset, data, "offset")
     check_weights(w, w_name)
     check_offset(o, o_name)
     if spec.response:
-        check_response_columns(spec.response, data)
+        check_response_columns(spec.response, data, response_kind)
     mask = complete_rows(data, used, {"weights": w, "offset": o}, na_action)
-    parts = _materialize(spec, data, used, mask)
-    extra = nan_rows(parts[0], parts[1].X, parts[1].offset, *(t.X for t in parts[2]))
+    numeric = response_kind == "numeric"
+    parts = _materialize(spec, data, used, mask, response_kind)
+    extra = nan_rows(parts[0] if numeric else None, parts[1].X, parts[1].offset, *(t.X for t in parts[2]))
     if extra is not None:  # an expression (log(x) at x < 0) gave NaN: R's model frame drops those rows too
         if na_action == "fail":
             raise DesignError(f"{int(extra.sum())} row(s) give missing values after evaluating the "
                               f"formula's expressions, with na_action='fail'")
         mask[np.flatnonzero(mask)[extra]] = False
-        parts = _materialize(spec, data, used, mask)
+        parts = _materialize(spec, data, used, mask, response_kind)
     y, fixed, terms, encodings = parts
-    _check_finite(spec, y, fixed, terms)
-    if y is not None and y.ndim == 1 and np.nanmin(y) == np.nanmax(y):
+    _check_finite(spec, y if numeric else None, fixed, terms)
+    if numeric and y is not None and y.ndim == 1 and np.nanmin(y) == np.nanmax(y):
         raise ResponseError(f"response {spec.response!r} is constant (every value is {y[0]:g}); "
                             f"a mixed model needs a response that varies")
     fixed = drop_dependent_columns(fixed)
@@ -119,12 +127,13 @@ def _check_finite(spec: ModelSpec, y, fixed, terms) -> None:
         raise DesignError("the offset(...) terms give infinite values")
 
 
-def _materialize(spec: ModelSpec, data: pd.DataFrame, used: list[str], mask: np.ndarray):
+def _materialize(spec: ModelSpec, data: pd.DataFrame, used: list[str], mask: np.ndarray,
+                 response_kind: str = "numeric"):
     if not mask.any():
         raise ResponseError(f"no complete rows: every row of the data has a missing value in one of "
                             f"{', '.join(map(repr, used))} (or in weights/offset)")
     frame = data[used] if mask.all() else data.loc[mask, used]
-    y = evaluate_response(spec.response, frame, check_constant=False)
+    y = evaluate_response(spec.response, frame, check_constant=False, kind=response_kind)
     fixed = build_fixed(spec.fixed, frame)
     terms, encodings = build_random_terms(spec.random, frame)
     return y, fixed, terms, encodings

@@ -32,24 +32,34 @@ def response_variables(text: str, columns) -> list[str]:
     return used
 
 
-def check_response_columns(text: str, data: pd.DataFrame) -> None:
+#: ``response_kind`` values: numbers only, or categories kept as they are.
+RESPONSE_KINDS = ("numeric", "categorical")
+
+
+def check_response_columns(text: str, data: pd.DataFrame, kind: str = "numeric") -> None:
     """Before NA removal: the response's columns are numeric and not all missing.
 
+    Args:
+        text: Response text.
+        data: The user's data frame.
+        kind: ``"numeric"``, or ``"categorical"`` (strings, factors, booleans allowed).
+
     Raises:
-        ResponseError: A response column holds strings or categories, or is
-            entirely missing.
+        ResponseError: A response column holds strings or categories (numeric
+            kind), or is entirely missing.
     """
     for name in response_variables(text, data.columns):
         column = data[name]
         if column.isna().all():
             raise ResponseError(f"response {text!r}: column {name!r} is entirely missing (all NA)")
-        if text.strip() == name or name in response_parts(text):
+        if kind == "numeric" and (text.strip() == name or name in response_parts(text)):
             if not (pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype)):
                 raise ResponseError(f"response {name!r} must be numeric, but has dtype {column.dtype}; "
                                     f"recode it as numbers (or use a family for categorical outcomes)")
 
 
-def evaluate_response(text: str, frame: pd.DataFrame, check_constant: bool = True) -> np.ndarray | None:
+def evaluate_response(text: str, frame: pd.DataFrame, check_constant: bool = True,
+                      kind: str = "numeric") -> np.ndarray | pd.Categorical | None:
     """The response on the complete-case frame.
 
     Args:
@@ -57,16 +67,27 @@ def evaluate_response(text: str, frame: pd.DataFrame, check_constant: bool = Tru
         frame: Complete-case model frame.
         check_constant: Refuse a constant single-column response (lme4 does
             for linear mixed models).
+        kind: ``"numeric"`` (float array), or ``"categorical"``: the values as
+            they are, unconverted and unchecked (a ``pd.Categorical`` for a
+            categorical column, keeping its category order; else a NumPy
+            array of strings/objects, booleans or numbers).
 
     Returns:
         ``(n,)`` for one column, ``(n, k)`` for ``cbind``, ``None`` when one-sided.
 
     Raises:
-        ResponseError: Not numeric, or constant.
+        ResponseError: Not numeric, or constant; ``cbind`` with the categorical kind.
     """
     parts = response_parts(text)
     if not parts:
         return None
+    if kind == "categorical":
+        if len(parts) > 1:
+            raise ResponseError(f"response {text!r}: a categorical response must be one column, not cbind(...)")
+        column = frame[parts[0]] if parts[0] in frame.columns else None
+        if column is not None and isinstance(column.dtype, pd.CategoricalDtype):
+            return pd.Categorical(column)
+        return np.asarray(evaluate_expression(parts[0], frame, f"response {text!r}"))
     columns = []
     for part in parts:
         value = evaluate_expression(part, frame, f"response {text!r}")

@@ -31,6 +31,12 @@ for (reml in c(TRUE, FALSE)) {
     lme4 = list(fixef = unname(fixef(lm4)), sigma = sigma(lm4), logLik = as.numeric(logLik(lm4)),
                 sdcor = as.data.frame(VarCorr(lm4))$sdcor))
 }
+m0 <- tabmix(Reaction ~ Days + (1 | Subject), sleepstudy)
+m1 <- tabmix(f, sleepstudy)
+a <- suppressMessages(anova(m0, m1))
+out$anova <- list(names = rownames(a), npar = a$npar, logLik = a$logLik, Chisq = a$Chisq[2],
+                  p = a[["Pr(>Chisq)"]][2])
+out$confint <- unname(confint(m1, "beta_"))
 cat(jsonlite::toJSON(out, digits = NA, auto_unbox = TRUE))
 """
 
@@ -73,3 +79,19 @@ def test_r_fit_matches_lme4_in_the_same_session(r_results, method):
     assert ours["sigma"] == pytest.approx(theirs["sigma"], rel=1e-4)
     assert ours["logLik"] >= theirs["logLik"] - 1e-6 * abs(theirs["logLik"])
     np.testing.assert_allclose(ours["sdcor"], theirs["sdcor"], rtol=1e-4, atol=1e-4)
+
+
+def test_r_anova_and_confint_equal_the_python_ones(r_results):
+    data = tabmixr.datasets.load("sleepstudy")
+    m0 = tabmixr.tabmix("Reaction ~ Days + (1 | Subject)", data)
+    m1 = tabmixr.tabmix("Reaction ~ Days + (Days | Subject)", data)
+    table = tabmixr.anova(m0=m0, m1=m1)
+    ours = r_results["anova"]
+    assert ours["names"] == list(table.index)
+    np.testing.assert_allclose(ours["npar"], table["npar"].to_numpy())
+    np.testing.assert_allclose(ours["logLik"], table["logLik"].to_numpy(), rtol=1e-8)
+    assert ours["Chisq"] == pytest.approx(table["Chisq"].iloc[1], rel=1e-6)
+    assert ours["p"] == pytest.approx(table["Pr(>Chisq)"].iloc[1], rel=1e-5)
+    ci = m1.confint(parm="beta_").to_numpy()
+    # jsonlite writes a matrix row by row.
+    np.testing.assert_allclose(np.asarray(r_results["confint"]), ci, rtol=1e-10)

@@ -73,3 +73,26 @@ test_that("print(fit) matches print(lmer fit) apart from the Data line", {
   keep <- !grepl("^ (Subject|Residual|         )", ours)
   expect_equal(ours[keep], theirs[keep])
 })
+
+test_that("summary() is lme4's summary (weights, offset, NA rows, ML) up to last-digit SDs", {
+  skip_if_no_tabmixr()
+  skip_if_not_installed("lme4")
+  d <- lme4::sleepstudy
+  d$w <- rep(c(1, 2, 0.5), 60)
+  d$Reaction[5] <- NA
+  for (reml in c(TRUE, FALSE)) {
+    fit <- tabmix(Reaction ~ Days + (Days | Subject), d, method = if (reml) "reml" else "ml",
+                  weights = w, offset = Days / 10)
+    ref <- lme4::lmer(Reaction ~ Days + (Days | Subject), d, REML = reml, weights = w,
+                      offset = Days / 10)
+    ours <- capture.output(print(summary(fit)))
+    theirs <- capture.output(print(summary(ref)))
+    expect_equal(length(ours), length(theirs))
+    # Variance lines and t values may differ in the last printed digit
+    # (optimizer tolerance); every other line is identical.
+    same <- !grepl("^ (Subject|Residual|         )|^\\(Intercept\\)", theirs)
+    expect_equal(ours[same], theirs[same])
+    expect_true("Weights: w" %in% ours)
+    expect_true(" Offset: Days/10" %in% ours)
+  }
+})

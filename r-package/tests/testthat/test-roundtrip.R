@@ -33,3 +33,12 @@ test_that("simulate gives nsim reproducible columns", {
   expect_named(s1, c("sim_1", "sim_2", "sim_3"))
   expect_equal(simulate(fit, nsim = 3, seed = 42), s1)
 })
+
+test_that("predict() takes characters and factors in newdata alike", {
+  skip_if_no_tabmixr()
+  fit <- sleep_fit()
+  chr <- data.frame(Days = 0:2, Subject = c("308", "309", "308"), stringsAsFactors = FALSE)
+  fac <- transform(chr, Subject = factor(Subject, levels = c("309", "308")))
+  expect_equal(predict(fit, chr), predict(fit, fac))
+  expect_equal(unname(predict(fit, chr)), unname(fitted(fit)[c(1, 12, 3)]), tolerance = 1e-8)
+})

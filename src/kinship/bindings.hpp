@@ -1,0 +1,10 @@
+// Registers the kinship (pedigree) kernels on the _kernels module.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace tabmixr::kinship {
+
+void register_bindings(pybind11::module_& m);
+
+}  // namespace tabmixr::kinship

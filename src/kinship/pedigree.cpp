@@ -1,0 +1,200 @@
+#include "kinship/pedigree.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace tabmixr::kinship {
+
+void check_parent_order(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        for (const std::int64_t p : {sire[i], dam[i]}) {
+            if (p < -1 || p >= i) {
+                throw std::invalid_argument(
+                    "animal " + std::to_string(i) + " has parent index " + std::to_string(p) +
+                    "; parents must be -1 (unknown) or listed before their offspring");
+            }
+        }
+    }
+}
+
+void mendelian_variances(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                         const double* F, double* d) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t s = sire[i], m = dam[i];
+        if (s >= 0 && m >= 0) {
+            d[i] = 0.5 - 0.25 * (F[s] + F[m]);
+        } else if (s >= 0 || m >= 0) {
+            d[i] = 0.75 - 0.25 * F[s >= 0 ? s : m];
+        } else {
+            d[i] = 1.0;
+        }
+    }
+}
+
+void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* F,
+                double* d) {
+    // Generation numbers: founders 0, others 1 + the larger parent's.  A parent's
+    // generation is below its offspring's, so visiting ancestors generation by
+    // generation, youngest first, meets every animal after all its descendants
+    // (the order the method needs) with a bucket queue instead of a heap.
+    std::vector<std::int64_t> generation(n, 0);
+    std::int64_t max_generation = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+        for (const std::int64_t p : {sire[i], dam[i]}) {
+            if (p >= 0) generation[i] = std::max(generation[i], generation[p] + 1);
+        }
+        max_generation = std::max(max_generation, generation[i]);
+    }
+    std::vector<std::vector<std::int64_t>> bucket(max_generation + 1);
+    std::vector<double> t(n, 0.0);  // row i of T, on the ancestors visited
+    auto enqueue = [&](std::int64_t j, double value) {
+        if (j < 0) return;
+        if (t[j] == 0.0) bucket[generation[j]].push_back(j);
+        t[j] += value;
+    };
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t s = sire[i], m = dam[i];
+        if (s >= 0 && m >= 0) {
+            d[i] = 0.5 - 0.25 * (F[s] + F[m]);
+        } else if (s >= 0 || m >= 0) {
+            d[i] = 0.75 - 0.25 * F[s >= 0 ? s : m];
+        } else {
+            d[i] = 1.0;
+        }
+        if (s < 0 || m < 0) {
+            F[i] = 0.0;  // a parent unknown: no common ancestor possible
+            continue;
+        }
+        if (i > 0 && sire[i - 1] == s && dam[i - 1] == m) {
+            F[i] = F[i - 1];  // full sib of the previous animal
+            continue;
+        }
+        // A_ii = d_i + sum over ancestors j of t_j^2 d_j (t_i = 1); t_j > 0 once queued.
+        double aii = d[i];
+        enqueue(s, 0.5);
+        enqueue(m, 0.5);
+        for (std::int64_t g = generation[i] - 1; g >= 0; --g) {
+            std::vector<std::int64_t>& level = bucket[g];
+            // Animals of one generation are not ancestors of each other.
+            for (std::size_t k = 0; k < level.size(); ++k) {
+                const std::int64_t j = level[k];
+                const double tj = t[j];
+                t[j] = 0.0;
+                aii += tj * tj * d[j];
+                enqueue(sire[j], 0.5 * tj);
+                enqueue(dam[j], 0.5 * tj);
+            }
+            level.clear();
+        }
+        F[i] = aii - 1.0;
+    }
+}
+
+SymmetricCsc ainv(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                  const double* d) {
+    // Triplets (row, col, value) of every animal's rank-one contribution.
+    struct Entry {
+        std::int64_t row;
+        double value;
+    };
+    std::vector<std::int64_t> count(n + 1, 0);
+    auto for_each_contribution = [&](auto&& emit) {
+        for (std::int64_t i = 0; i < n; ++i) {
+            const double b = 1.0 / d[i];
+            const std::int64_t idx[3] = {i, sire[i], dam[i]};
+            const double coef[3] = {1.0, -0.5, -0.5};
+            for (int a = 0; a < 3; ++a) {
+                if (idx[a] < 0) continue;
+                for (int c = 0; c < 3; ++c) {
+                    if (idx[c] < 0) continue;
+                    emit(idx[a], idx[c], b * coef[a] * coef[c]);
+                }
+            }
+        }
+    };
+    for_each_contribution([&](std::int64_t, std::int64_t col, double) { ++count[col + 1]; });
+    for (std::int64_t k = 0; k < n; ++k) count[k + 1] += count[k];
+    std::vector<Entry> entries(count[n]);
+    std::vector<std::int64_t> next(count.begin(), count.end() - 1);
+    for_each_contribution([&](std::int64_t row, std::int64_t col, double value) {
+        entries[next[col]++] = Entry{row, value};
+    });
+    SymmetricCsc out;
+    out.indptr.assign(n + 1, 0);
+    out.indices.reserve(entries.size());
+    out.data.reserve(entries.size());
+    for (std::int64_t c = 0; c < n; ++c) {
+        auto begin = entries.begin() + count[c], end = entries.begin() + count[c + 1];
+        std::sort(begin, end, [](const Entry& a, const Entry& b) { return a.row < b.row; });
+        for (auto it = begin; it != end; ++it) {
+            if (!out.indices.empty() && static_cast<std::int64_t>(out.indices.size()) >
+                                            out.indptr[c] && out.indices.back() == it->row) {
+                out.data.back() += it->value;
+            } else {
+                out.indices.push_back(it->row);
+                out.data.push_back(it->value);
+            }
+        }
+        out.indptr[c + 1] = static_cast<std::int64_t>(out.indices.size());
+    }
+    return out;
+}
+
+void a_times(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, const double* d,
+             const double* X, std::int64_t k, double* Y) {
+    std::copy(X, X + n * k, Y);
+    // Y <- T' X: offspring pass half of their value to each parent (backward).
+    for (std::int64_t i = n - 1; i >= 0; --i) {
+        for (const std::int64_t p : {sire[i], dam[i]}) {
+            if (p < 0) continue;
+            for (std::int64_t c = 0; c < k; ++c) Y[p * k + c] += 0.5 * Y[i * k + c];
+        }
+    }
+    // Y <- D Y, then Y <- T Y: each animal adds half of each parent's value (forward).
+    for (std::int64_t i = 0; i < n; ++i) {
+        for (std::int64_t c = 0; c < k; ++c) Y[i * k + c] *= d[i];
+        for (const std::int64_t p : {sire[i], dam[i]}) {
+            if (p < 0) continue;
+            for (std::int64_t c = 0; c < k; ++c) Y[i * k + c] += 0.5 * Y[p * k + c];
+        }
+    }
+}
+
+void ainv_times(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                const double* d, const double* X, std::int64_t k, double* Y) {
+    std::fill(Y, Y + n * k, 0.0);
+    std::vector<double> v(k);
+    for (std::int64_t i = 0; i < n; ++i) {
+        // v = row i of D^-1 (I - P) X, scattered through (I - P)'.
+        for (std::int64_t c = 0; c < k; ++c) v[c] = X[i * k + c];
+        for (const std::int64_t p : {sire[i], dam[i]}) {
+            if (p < 0) continue;
+            for (std::int64_t c = 0; c < k; ++c) v[c] -= 0.5 * X[p * k + c];
+        }
+        for (std::int64_t c = 0; c < k; ++c) {
+            v[c] /= d[i];
+            Y[i * k + c] += v[c];
+        }
+        for (const std::int64_t p : {sire[i], dam[i]}) {
+            if (p < 0) continue;
+            for (std::int64_t c = 0; c < k; ++c) Y[p * k + c] -= 0.5 * v[c];
+        }
+    }
+}
+
+void dense_a(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* A) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t s = sire[i], m = dam[i];
+        for (std::int64_t j = 0; j < i; ++j) {
+            double value = 0.0;
+            if (s >= 0) value += 0.5 * A[j * n + s];
+            if (m >= 0) value += 0.5 * A[j * n + m];
+            A[i * n + j] = value;
+            A[j * n + i] = value;
+        }
+        A[i * n + i] = 1.0 + ((s >= 0 && m >= 0) ? 0.5 * A[s * n + m] : 0.0);
+    }
+}
+
+}  // namespace tabmixr::kinship

@@ -1,0 +1,57 @@
+// Pedigree relationship kernels on integer parent indices.
+//
+// Animals are 0..n-1 ordered parents before offspring: sire[i] and dam[i] are
+// -1 (unknown) or an index < i.  With T the unit lower triangular matrix of
+// gene flow (row i of T is e_i plus half the rows of i's parents) and D the
+// diagonal of Mendelian-sampling variances d_i, the numerator relationship
+// matrix is A = T D T' (Henderson 1976), so log det A = sum_i log d_i and
+// A^-1 = T^-T D^-1 T^-1 with T^-1 = I - P (P holds 1/2 at (i, sire) and (i, dam)).
+// A sire equal to the dam (selfing) is allowed.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace tabmixr::kinship {
+
+// Throws std::invalid_argument naming the first animal whose parent index is
+// not -1 and not in [0, i).
+void check_parent_order(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n);
+
+// Inbreeding coefficients F by the indirect method of Meuwissen & Luo (1992):
+// A_ii = sum_j T_ij^2 d_j, with row i of T traced through i's ancestors,
+// youngest generation first (a bucket queue by generation number instead of
+// the original's sorted list); consecutive full sibs share F.  Also fills d.
+void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* F,
+                double* d);
+
+// Mendelian-sampling variances from parents' F: 1/2 - (F_s + F_d)/4 with both
+// parents known, 3/4 - F_p/4 with one, 1 with none.
+void mendelian_variances(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                         const double* F, double* d);
+
+struct SymmetricCsc {
+    std::vector<std::int64_t> indptr;
+    std::vector<std::int64_t> indices;
+    std::vector<double> data;
+};
+
+// A^-1 by Henderson's rules with Quaas' (1976) inbreeding extension: animal i
+// adds b_i = 1/d_i times (e_i - e_s/2 - e_d/2)(e_i - e_s/2 - e_d/2)'.  Both
+// triangles stored, rows sorted within each column.
+SymmetricCsc ainv(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                  const double* d);
+
+// Y = A X (Colleau 2002): X is n x k row-major; Y = T D T' X by one backward
+// and one forward sweep through the pedigree, O(n k) without forming A.
+void a_times(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, const double* d,
+             const double* X, std::int64_t k, double* Y);
+
+// Y = A^-1 X = (I - P)' D^-1 (I - P) X, O(n k) without forming A^-1.
+void ainv_times(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                const double* d, const double* X, std::int64_t k, double* Y);
+
+// Dense A (n x n row-major) by the tabular method (Emik & Terrill 1949).
+void dense_a(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* A);
+
+}  // namespace tabmixr::kinship
