@@ -16,12 +16,15 @@ export PIP_ROOT_USER_ACTION := ignore
 R_DEBS := r-base-core r-base-dev r-cran-lme4 r-cran-reticulate r-cran-testthat \
           r-cran-nlme r-cran-mlmrev r-cran-jsonlite r-cran-roxygen2 \
           libsuitesparse-dev libopenblas-dev
+# Installed without their Recommends (r-cran-insight recommends brms, rstan and ~80 more).
+R_DEBS_LEAN := r-cran-insight
 TORCH := torch==2.13.0
 PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17" "tqdm>=4.60"
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.12"
 TEST_DEPS := "pytest>=8" "hypothesis>=6"
-# bench-only: CHOLMOD through scikit-sparse (< 0.4.15 builds against Debian's SuiteSparse 5)
-BENCH_DEPS := "scikit-sparse<0.4.15"
+# bench-only: CHOLMOD through scikit-sparse (< 0.4.15 builds against Debian's SuiteSparse 5),
+# XGBoost (the CPU-only wheel) for bench/vi_predictive.py
+BENCH_DEPS := "scikit-sparse<0.4.15" "xgboost-cpu>=2.0"
 
 # reticulate (R package, demo) must use the Python tabmixr is installed into.
 export RETICULATE_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
@@ -32,11 +35,12 @@ deps: r-deps py-deps
 
 r-deps:
 	@missing=""; \
-	for p in $(R_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(R_DEBS) $(R_DEBS_LEAN); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages (missing:$$missing)"; \
 	  $(SUDO) apt-get update && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(R_DEBS); \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $(R_DEBS) && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(R_DEBS_LEAN); \
 	else \
 	  echo "R and R packages: all present"; \
 	fi

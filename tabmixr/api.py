@@ -17,6 +17,16 @@ from tabmixr.errors import DesignError
 from tabmixr.formula import parse_formula
 
 
+def _family_name(family: Any) -> str:
+    """The family's name for engine checks: a string, a ``Family``, an R dict
+    (``{"family": ...}``) or a list of them (several responses, ``"+"``-joined)."""
+    if isinstance(family, (list, tuple)):
+        return "+".join(_family_name(f) for f in family)
+    if isinstance(family, dict):
+        return str(family.get("family", family.get("name", family)))
+    return getattr(family, "name", family)
+
+
 def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: str = "reml", *,
            weights: Any = None, offset: Any = None, na_action: str = "omit",
            verbose: bool = False, data_name: str | None = None, **options: Any):
@@ -25,8 +35,12 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
     Args:
         formula: e.g. ``"Reaction ~ Days + (Days | Subject)"``.
         data: The data frame holding every variable of the formula.
-        family: Outcome family; the exact engine fits ``"gaussian"`` only.
-        method: ``"reml"`` (default) or ``"ml"`` for the exact engine.
+        family: Outcome family: a name, a ``tabmixr.families.Family``, an R
+            family as a dict, or (``method="vi"``) a list with one family per
+            ``cbind()`` response column (multitask); the exact engine fits
+            ``"gaussian"`` only.
+        method: ``"reml"`` (default) or ``"ml"`` for the exact engine,
+            ``"vi"`` for the neural engine.
         weights: Prior weights: a column name or an array of length ``n``.
         offset: Offset: a column name or an array (``offset()`` in the
             formula works too).
@@ -46,12 +60,13 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
     """
     if not isinstance(data, pd.DataFrame):
         raise DesignError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    family_name = getattr(family, "name", family)
     engine = get_engine(method)
-    engine.check_family(method, family_name)
+    engine.check_family(method, _family_name(family))
     spec = parse_formula(formula)
     design = build_design(spec, data, weights=weights, offset=offset, na_action=na_action)
     engine.check_design(design)
+    if getattr(engine, "accepts_family", False):
+        options["family"] = family
     fit = engine.fit(design, method, verbose=verbose, **options)
     if data_name is not None:
         fit.extra["data_name"] = data_name

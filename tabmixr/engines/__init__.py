@@ -2,5 +2,6 @@
 
 from tabmixr.engines.base import Engine, engine_methods, get_engine, register_engine
 from tabmixr.engines.exact import engine as _exact  # noqa: F401  (registers "reml", "ml")
+from tabmixr.engines import vi as _vi  # noqa: F401  (registers "vi")
 
 __all__ = ["Engine", "engine_methods", "get_engine", "register_engine"]

@@ -125,3 +125,31 @@ class MixedFit(AccessorsMixin, EffectsMixin, PredictMixin, SummaryMixin, Seriali
     messages: list[str] = field(default_factory=list)
     fit_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    model_state: dict[str, Any] | None = None
+
+    def history(self):
+        """Training history of a fit that has one (``method="vi"``): one row per epoch.
+
+        Returns:
+            ``pandas.DataFrame`` with columns ``stage, epoch, objective, lr,
+            kl_weight, val_loss``.
+
+        Raises:
+            UnavailableError: the fit was not trained iteratively.
+        """
+        import pandas as pd
+
+        from tabmixr.results.errors import UnavailableError
+        if not self.model_state or "history" not in self.model_state:
+            raise UnavailableError(f"history() needs a trained neural fit; method={self.method!r} "
+                                   "keeps none")
+        return pd.DataFrame(list(self.model_state["history"]))
+
+    def to_arviz(self):
+        """Posterior draws (``extra["draws"]``) as an ``arviz.InferenceData``.
+
+        Raises:
+            EngineError: the fit holds no posterior draws.
+        """
+        from tabmixr.engines.amortized.draws import to_arviz
+        return to_arviz(self)

@@ -36,10 +36,29 @@ def cov_factor(cov: np.ndarray) -> np.ndarray:
     return vectors * np.sqrt(np.clip(values, 0.0, None))
 
 
+#: Engine name -> ``predict(fit, newdata, re_form, allow_new_levels, **options)`` for fits
+#: that carry a ``model_state`` (registered by the engine, e.g. ``method="vi"``).
+MODEL_PREDICTORS: dict = {}
+
+
+def register_predictor(engine: str, function) -> None:
+    """Let fits whose ``model_state["engine"] == engine`` predict through ``function``."""
+    MODEL_PREDICTORS[engine] = function
+
+
+def _model_predict(fit, newdata, re_form, allow_new_levels, options):
+    import tabmixr.engines  # noqa: F401  (late: registers the engines' predictors)
+    engine = fit.model_state.get("engine")
+    if engine not in MODEL_PREDICTORS:
+        raise UnavailableError(f"no predictor registered for engine {engine!r}")
+    return MODEL_PREDICTORS[engine](fit, newdata, re_form, allow_new_levels, **options)
+
+
 class PredictMixin:
     """``predict`` and ``simulate``."""
 
-    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> np.ndarray:
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False,
+                **options) -> np.ndarray:
         """Predictions on the response scale (lme4's ``predict.merMod``).
 
         Args:
@@ -50,6 +69,10 @@ class PredictMixin:
                 grouping factors and columns.
             allow_new_levels: Let new grouping levels through; they get the
                 population-level prediction for that term.
+            **options: For fits with a trained model (``method="vi"``):
+                ``type`` (``"link"``/``"response"``), ``new_levels``
+                (``"zero"``/``"learned"``), ``task``; see
+                ``tabmixr.engines.vi.predict``.
 
         Returns:
             Array of predictions, one per row.
@@ -59,6 +82,11 @@ class PredictMixin:
             UnavailableError: ``newdata`` given but the fit has no encoding.
             NewLevelError: new levels while ``allow_new_levels`` is False.
         """
+        if getattr(self, "model_state", None):
+            return _model_predict(self, newdata, re_form, allow_new_levels, options)
+        if options:
+            raise ArgumentError(f"unknown predict() argument(s) for method {self.method!r}: "
+                                f"{', '.join(options)}")
         masks = select_columns(re_form, self.terms)
         beta = np.asarray(self.beta, dtype=float)
         if newdata is None:

@@ -9,7 +9,8 @@ nested lists, ``terms`` as a list of dicts) plus ``"schema_version": 1`` and
 raises ``UnavailableError``.  ``optimizer`` and ``extra`` keep JSON-able values;
 arrays inside them become ``{"__ndarray__": list, "dtype": str}``;
 callables (``extra["refit_ml"]``) and other objects are dropped and their
-keys listed under ``"dropped_extra"``.
+keys listed under ``"dropped_extra"``.  ``model_state`` (a trained network's
+config and weights, ``method="vi"``) is stored the same way, or ``None``.
 """
 
 from __future__ import annotations
@@ -128,6 +129,17 @@ def _term_from_dict(d: dict, n: int):
                          codes=_array(d, "codes", (n,), dtype=int))
 
 
+def _model_state_to_plain(state: dict | None) -> dict | None:
+    """A trained model's state as plain data; it must convert completely."""
+    if state is None:
+        return None
+    plain = to_plain(state)
+    if plain is _NOT_PLAIN or set(plain) != set(state):
+        raise SerializationError("the fit's model_state holds values that cannot be saved as "
+                                 "plain data")
+    return plain
+
+
 class SerializationMixin:
     """``to_dict``, ``from_dict``, ``save``."""
 
@@ -158,6 +170,7 @@ class SerializationMixin:
             "singular": bool(self.singular), "messages": list(self.messages),
             "fit_time": float(self.fit_time), "extra": to_plain(extra),
             "dropped_extra": sorted(set(self.extra) - set(extra)),
+            "model_state": _model_state_to_plain(self.model_state),
         }
 
     @classmethod
@@ -190,7 +203,8 @@ class SerializationMixin:
                 encoding=_encoding_from_plain(d.get("encoding")),
                 optimizer=from_plain(d["optimizer"]), singular=bool(d["singular"]),
                 messages=list(d.get("messages", [])), fit_time=float(d.get("fit_time", 0.0)),
-                extra=from_plain(d.get("extra", {})))
+                extra=from_plain(d.get("extra", {})),
+                model_state=from_plain(d.get("model_state")))
         except KeyError as err:
             raise SerializationError(f"saved fit lacks the field {err.args[0]!r}") from None
         except (TypeError, ValueError) as err:

@@ -1,0 +1,163 @@
+"""Predictions of a ``method="vi"`` fit through its trained network.
+
+The network is rebuilt from ``fit.model_state`` (config + state dict, no
+pickled code) once per fit object and cached on it.  New grouping levels
+get either no random effect (``new_levels="zero"``, the population
+prediction) or effects predicted by the new-level network from their rows in
+``newdata`` (``"learned"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tabmixr.engines.vi.data import new_batch, to_tensor
+from tabmixr.engines.vi.model import Batch, VIModel
+from tabmixr.engines.vi.newlevels import level_summaries
+from tabmixr.engines.vi.tasks import resolve_family
+from tabmixr.errors import NewLevelError, SerializationError
+from tabmixr.results.errors import ArgumentError, UnavailableError
+from tabmixr.results.predict import register_predictor
+from tabmixr.results.reform import select_columns
+
+_CACHE_KEY = "_vi_model"
+
+
+def load_model(state: dict) -> VIModel:
+    """Rebuild the trained ``VIModel`` (on the CPU) from a fit's ``model_state``.
+
+    Raises:
+        SerializationError: unknown state version or weights that do not fit the config.
+    """
+    if state.get("version") != 1:
+        raise SerializationError(f"unknown vi model_state version {state.get('version')!r}")
+    config = state["config"]
+    dtype = torch.float64 if config.get("dtype", "float64") == "float64" else torch.float32
+    model = VIModel(config).to(dtype=dtype)
+    weights = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in state["state"].items()}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise SerializationError(f"saved vi weights do not match their config: {err}") from None
+    model.families = [resolve_family(t["family"], link=t.get("link")) for t in config["tasks"]]
+    model.eval()
+    return model
+
+
+def cached_model(fit) -> VIModel:
+    """The fit's rebuilt model, built on first use."""
+    model = fit.__dict__.get(_CACHE_KEY)
+    if model is None:
+        model = load_model(fit.model_state)
+        fit.__dict__[_CACHE_KEY] = model
+    return model
+
+
+def fitted_batch(fit, model: VIModel) -> Batch:
+    """The fitted rows as a batch."""
+    dtype = model.x_center.dtype
+    return Batch(X=to_tensor(fit.X, dtype, "cpu"), term_X=[to_tensor(t.X, dtype, "cpu") for t in fit.terms],
+                 codes=[torch.as_tensor(np.asarray(t.codes), dtype=torch.long) for t in fit.terms],
+                 offset=to_tensor(fit.offset, dtype, "cpu"))
+
+
+def learned_effects(fit, model: VIModel, task: int, batch: Batch, newdata) -> list[torch.Tensor]:
+    """Per term, effects of the fitted levels followed by those the network predicts
+    for the new levels of ``newdata``; new rows' codes are pointed at them (in place)."""
+    n_terms = len(model.posteriors[task])
+    if len(model.new_level_nets) == 0:
+        raise UnavailableError("new_levels='learned' needs the new-level network; refit with "
+                               "new_level_net=True")
+    Xs = (batch.X - model.x_center) / model.x_scale
+    out = []
+    for t, post in enumerate(model.posteriors[task]):
+        codes = batch.codes[t]
+        new_rows = np.flatnonzero(codes.numpy() < 0)
+        if len(new_rows) == 0:
+            out.append(post.mu)
+            continue
+        labels = fit.encoding.terms[t].grouping.raw_labels(newdata, new_rows)
+        uniq, inverse = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+        new_codes = torch.as_tensor(inverse, dtype=torch.long)
+        summary = level_summaries(Xs[new_rows], new_codes, len(uniq))
+        b_new = model.new_level_nets[task * n_terms + t](summary)
+        codes = codes.clone()
+        codes[new_rows] = post.n_levels + new_codes
+        batch.codes[t] = codes
+        out.append(torch.cat([post.mu, b_new], dim=0))
+    return out
+
+
+def predict_vi(fit, newdata=None, re_form=None, allow_new_levels: bool = False, *,
+               type: str = "link", new_levels: str | None = None, task: int | str = 0) -> np.ndarray:
+    """Predictions of a neural fit (lme4's ``predict.merMod`` semantics).
+
+    Args:
+        fit: A ``MixedFit`` with a vi ``model_state``.
+        newdata: Data frame, or ``None`` for the fitted rows.
+        re_form: ``None`` (all terms), ``"NA"``/``"~0"`` (none) or a formula
+            naming the terms/columns to keep.
+        allow_new_levels: Let unseen grouping levels through (as ``new_levels``
+            says; default ``"zero"``).
+        type: ``"link"`` (linear predictor, lme4's default) or ``"response"``
+            (the family's mean; class probabilities for categorical tasks).
+        new_levels: ``"zero"`` or ``"learned"``; setting it allows new levels.
+        task: Task index or response name (multitask fits).
+
+    Returns:
+        ``(m,)`` array (``(m, n_eta)`` on the link scale and ``(m, K)`` on the
+        response scale for categorical tasks).
+
+    Raises:
+        ArgumentError: bad ``type``, ``new_levels`` or ``task``.
+        NewLevelError: new levels while neither ``allow_new_levels`` nor ``new_levels``.
+    """
+    if type not in ("link", "response"):
+        raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
+    if new_levels not in (None, "zero", "learned"):
+        raise ArgumentError(f"new_levels must be 'zero' or 'learned', got {new_levels!r}")
+    model = cached_model(fit)
+    names = [t["name"] for t in model.config["tasks"]]
+    if isinstance(task, str):
+        if task not in names:
+            raise ArgumentError(f"unknown task {task!r}; tasks: {', '.join(names)}")
+        task = names.index(task)
+    if not 0 <= int(task) < len(names):
+        raise ArgumentError(f"task index {task!r} out of range: the fit has {len(names)} task(s)")
+    task = int(task)
+    masks = select_columns(re_form, fit.terms)
+    if newdata is None:
+        batch = fitted_batch(fit, model)
+    else:
+        if fit.encoding is None or not hasattr(fit.encoding, "transform"):
+            raise UnavailableError("predict(newdata=...) needs the design encoding, which this fit "
+                                   "does not carry")
+        new = fit.encoding.transform(newdata, allow_new_levels=True)
+        batch = new_batch(new, model.x_center.dtype, "cpu")
+        if not (allow_new_levels or new_levels) and any((c < 0).any() for c in batch.codes):
+            t = next(k for k, c in enumerate(batch.codes) if (c < 0).any())
+            raise NewLevelError(f"newdata has levels of {fit.terms[t].group!r} that the fit has "
+                                "not seen; pass new_levels='zero' or 'learned' (or "
+                                "allow_new_levels=True)")
+    with torch.no_grad():
+        posts = model.posteriors[task]
+        if newdata is not None and new_levels == "learned":
+            effects = learned_effects(fit, model, task, batch, newdata)
+        else:
+            effects = [post.mu for post in posts]
+        for t, (post, mask) in enumerate(zip(posts, masks)):
+            keep = torch.zeros(post.dim, dtype=effects[t].dtype)
+            if mask is not None:
+                keep = torch.as_tensor(np.repeat(np.asarray(mask, dtype=float), post.n_eta),
+                                       dtype=effects[t].dtype)
+            effects[t] = effects[t] * keep
+        eta = model.mean_eta(batch, task, b_override=effects)
+        if type == "response":
+            out = model.families[task].mean(eta, dict(model.aux[task]))
+        else:
+            out = eta[:, 0] if eta.shape[1] == 1 else eta
+    return out.detach().cpu().numpy()
+
+
+register_predictor("vi", predict_vi)
