@@ -6,6 +6,12 @@ predictor as ``Z b``: row ``i`` of level ``g`` gets ``x_i^T b_g`` where
 ``x_i`` is the row of the term's model matrix.  For a task with ``n_eta``
 linear predictors (categorical) every level carries ``q * n_eta`` effects,
 ordered column-major (``b[g, j * n_eta + k]`` multiplies ``x_ij`` in ``eta_k``).
+
+Scaling: the free parameters are dimensionless.  ``start`` stores a
+per-effect scale ``s`` (the starting prior SD, in the units of the effect)
+and ``mu = s * mu_raw``, ``L_g = diag(s) L_raw_g``; without it the means
+live in the response's units (tens, for a reaction time) beside log-scale
+parameters of order one, and quasi-Newton steps are badly conditioned.
 """
 
 from __future__ import annotations
@@ -34,19 +40,25 @@ class TermPosterior(nn.Module):
         dim = self.q * self.n_eta
         self.dim = dim
         self.prior = get_covariance(covariance, dim, n_levels, text)
-        self.mu = nn.Parameter(torch.zeros(n_levels, dim))
+        self.mu_raw = nn.Parameter(torch.zeros(n_levels, dim))
+        self.register_buffer("scale", torch.ones(dim))
         self.log_diag = nn.Parameter(torch.zeros(n_levels, dim))
         self.lower = nn.Parameter(torch.zeros(n_levels, dim * (dim - 1) // 2))
         rows, cols = torch.tril_indices(dim, dim, offset=-1)
         self.register_buffer("tril_rows", rows, persistent=False)
         self.register_buffer("tril_cols", cols, persistent=False)
 
+    @property
+    def mu(self) -> torch.Tensor:
+        """Posterior means ``(n_levels, dim)`` in the effects' units."""
+        return self.mu_raw * self.scale
+
     def L_post(self) -> torch.Tensor:
         """Posterior factors ``(n_levels, dim, dim)``, lower triangular, positive diagonal."""
         L = torch.diag_embed(torch.exp(self.log_diag))
         if self.dim > 1:
             L[:, self.tril_rows, self.tril_cols] = self.lower
-        return L
+        return self.scale[:, None] * L
 
     def kl(self) -> torch.Tensor:
         """``KL(q || prior)`` summed over levels."""
@@ -57,10 +69,10 @@ class TermPosterior(nn.Module):
         sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (self.dim,))
         self.prior.set_scale(sd)
         with torch.no_grad():
-            self.mu.zero_()
+            self.scale.copy_(torch.as_tensor(np.maximum(sd, 1e-8), dtype=self.scale.dtype))
+            self.mu_raw.zero_()
             self.lower.zero_()
-            self.log_diag.copy_(torch.as_tensor(np.log(np.maximum(sd * post_fraction, 1e-8)),
-                                                dtype=self.log_diag.dtype).expand_as(self.log_diag))
+            self.log_diag.fill_(float(np.log(post_fraction)))
 
     def sample(self, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Reparameterized draws ``mu + L eps``, shape ``(n_samples, n_levels, dim)``."""
@@ -116,6 +128,7 @@ class JointFactor(nn.Module):
         self.D = D
         self.log_diag = nn.Parameter(torch.zeros(D))
         self.lower = nn.Parameter(torch.zeros(D * (D - 1) // 2))
+        self.register_buffer("scale", torch.ones(D))  # row scales, as in TermPosterior
         rows, cols = torch.tril_indices(D, D, offset=-1)
         self.register_buffer("tril_rows", rows, persistent=False)
         self.register_buffer("tril_cols", cols, persistent=False)
@@ -125,7 +138,7 @@ class JointFactor(nn.Module):
         L = torch.diag_embed(torch.exp(self.log_diag))
         if self.D > 1:
             L = L.index_put((self.tril_rows, self.tril_cols), self.lower)
-        return L
+        return self.scale[:, None] * L
 
     def term_rows(self, L: torch.Tensor, t: int) -> torch.Tensor:
         """Rows of ``L`` for term ``t``: ``(n_levels, dim, D)``."""
@@ -138,8 +151,8 @@ class JointFactor(nn.Module):
                                  for (g, _), sd in zip(self.sizes, sds)]) if self.sizes else np.zeros(0)
         with torch.no_grad():
             self.lower.zero_()
-            self.log_diag.copy_(torch.as_tensor(np.log(np.maximum(values, 1e-8)),
-                                                dtype=self.log_diag.dtype))
+            self.log_diag.zero_()
+            self.scale.copy_(torch.as_tensor(np.maximum(values, 1e-8), dtype=self.scale.dtype))
 
     def kl(self, posts) -> torch.Tensor:
         """``KL(q || prod_t prior_t)`` with the means of ``posts`` (the task's terms)."""

@@ -48,7 +48,7 @@ def beta_vcov(model: VIModel, batch: Batch, opts: VIOptions) -> tuple[np.ndarray
         ``(vcov, note)``; ``note`` says when a fallback was used.
     """
     objective = _Objective(model)
-    names = ["model.heads.0.gamma"] + [f"model.posteriors.0.{t}.mu"
+    names = ["model.heads.0.gamma"] + [f"model.posteriors.0.{t}.mu_raw"
                                       for t in range(len(model.posteriors[0]))]
     params = dict(objective.named_parameters())
     note = None

@@ -72,7 +72,11 @@ def fit_lbfgs(model: VIModel, train: Batch, opts: VIOptions, params=None,
     device = train.X.device
     seed = int(torch.randint(0, 2 ** 31 - 1, (1,)).item())
 
+    sampled = not all(uses_quadrature(model, k) for k in range(len(model.heads)))
+
     def objective() -> torch.Tensor:
+        if not sampled:  # deterministic: no draws to fix
+            return negative_elbo(model, train, train.n, opts.kl_weight, opts.quadrature, n_samples)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             return negative_elbo(model, train, train.n, opts.kl_weight, opts.quadrature, n_samples)
@@ -88,7 +92,6 @@ def fit_lbfgs(model: VIModel, train: Batch, opts: VIOptions, params=None,
         loss.backward()
         return loss
 
-    sampled = not all(uses_quadrature(model, k) for k in range(len(model.heads)))
     tol = max(opts.tol, SAA_TOL) if sampled else opts.tol
     previous = float("inf")
     bar = tqdm(total=opts.max_epochs, disable=not opts.verbose, desc=f"vi {stage} (lbfgs)")
