@@ -19,7 +19,7 @@ R_DEBS := r-base-core r-base-dev r-cran-lme4 r-cran-reticulate r-cran-testthat \
 # Installed without their Recommends (r-cran-insight recommends brms, rstan and ~80 more).
 R_DEBS_LEAN := r-cran-insight
 TORCH := torch==2.13.0
-PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17" "tqdm>=4.60"
+PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17" "tqdm>=4.60" "matplotlib>=3.6" "threadpoolctl>=3.1"
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.12"
 TEST_DEPS := "pytest>=8" "hypothesis>=6"
 # bench-only: CHOLMOD through scikit-sparse (< 0.4.15 builds against Debian's SuiteSparse 5),

@@ -13,7 +13,8 @@ import pandas as pd
 
 from tabmixr.design import build_design
 from tabmixr.engines import get_engine
-from tabmixr.errors import DesignError
+from tabmixr.errors import DesignError, TabmixError
+from tabmixr.families import get_family
 from tabmixr.formula import parse_formula
 
 
@@ -27,9 +28,34 @@ def _family_name(family: Any) -> str:
     return getattr(family, "name", family)
 
 
+def _response_kind(family: Any) -> str:
+    """What the design keeps of the response: ``"categorical"`` (factors, strings,
+    booleans as they are) for a single ordinal/categorical family, else ``"numeric"``.
+
+    Several families (multitask, ``cbind`` responses) need numeric columns.
+    """
+    if isinstance(family, (list, tuple)):
+        return "numeric"
+    try:
+        return get_family(family).response_kind
+    except TabmixError:
+        return "numeric"  # an unknown family is reported by the engine, with its own message
+
+
+def _absorbs_intercept(family: Any) -> bool:
+    """Whether a single family's parameters absorb the fixed intercept (ordinal)."""
+    if isinstance(family, (list, tuple)):
+        return False
+    try:
+        return bool(get_family(family).absorbs_intercept)
+    except TabmixError:
+        return False
+
+
 def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: str = "reml", *,
            weights: Any = None, offset: Any = None, na_action: str = "omit",
-           verbose: bool = False, data_name: str | None = None, **options: Any):
+           verbose: bool = False, data_name: str | None = None, relmat: dict | None = None,
+           **options: Any):
     """Fit a mixed-effects model written in lme4's formula language.
 
     Args:
@@ -48,6 +74,12 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
             rows and reports them; ``"fail"`` raises instead.
         verbose: Print the optimizer trace.
         data_name: Name of the data shown in ``summary()`` (``"Data: ..."``).
+        relmat: Pedigrees and relationship matrices for ``kin()`` terms, by
+            the name the formula gives them (``kin(1 | animal, pedigree = ped)``
+            -> ``{"ped": df}``; a bare ``kin(1 | animal)`` looks up
+            ``"animal"``): a data frame with ``id``, ``sire``, ``dam`` columns
+            (unknown parents missing), a ``tabmixr.kinship.Pedigree``, or a
+            matrix (data frame with ids as index and columns).
         **options: Engine options (e.g. ``start`` for the exact engine).
 
     Returns:
@@ -55,7 +87,8 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
 
     Raises:
         FormulaError: the formula cannot be parsed.
-        DesignError: the data do not fit the formula.
+        DesignError: the data do not fit the formula (``RelationshipError``:
+            a kin term's pedigree or matrix is missing or unusable).
         EngineError: the method cannot fit this model.
     """
     if not isinstance(data, pd.DataFrame):
@@ -63,7 +96,9 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
     engine = get_engine(method)
     engine.check_family(method, _family_name(family))
     spec = parse_formula(formula)
-    design = build_design(spec, data, weights=weights, offset=offset, na_action=na_action)
+    design = build_design(spec, data, weights=weights, offset=offset, na_action=na_action,
+                          relmat=relmat, response_kind=_response_kind(family),
+                          drop_intercept=_absorbs_intercept(family))
     engine.check_design(design)
     if getattr(engine, "accepts_family", False):
         options["family"] = family

@@ -40,6 +40,17 @@ class NewLevelError(DesignError):
     """New data holds grouping levels the fit has never seen."""
 
 
+class RelationshipError(DesignError):
+    """A pedigree or relationship matrix passed in ``relmat=`` does not fit its ``kin()`` term
+    (name not given, ids missing, matrix not symmetric or not positive definite)."""
+
+
+class LevelDataError(DesignError):
+    """Per-level data of a structured covariance term is unusable: ``ar1``/``arma`` times
+    that are not numbers or that two levels share, ``gp``/``spde`` coordinates that are
+    missing, vary within a level or coincide for two levels."""
+
+
 class EngineError(TabmixError):
     """The chosen engine cannot fit this model (unsupported feature)."""
 

@@ -28,6 +28,36 @@ def parts_for_r(fit: MixedFit, summary_text: bool = True) -> dict[str, Any]:
     return plain_for_r(fit_parts(fit, summary_text=summary_text))
 
 
+def relmat_from_r(relmat: Any) -> Any:
+    """``relmat=`` as reticulate hands it over from R, made ready for ``tabmix``.
+
+    R's ``NA`` in a character column arrives as the text ``"NA"``: in the
+    ``sire`` and ``dam`` columns of a pedigree data frame it means "unknown
+    parent" and becomes ``None`` (an animal called ``"NA"`` would otherwise
+    become every unknown parent).  Matrices come as data frames with the ids
+    as row names and column names (``as.data.frame(K)``).
+
+    Args:
+        relmat: ``None`` or a dict of name -> data frame or matrix.
+
+    Returns:
+        The same mapping with pedigree frames cleaned (other values unchanged).
+    """
+    if not isinstance(relmat, dict):
+        return relmat
+    out = {}
+    for name, value in relmat.items():
+        if isinstance(value, pd.DataFrame):
+            lower = {str(c).lower(): c for c in value.columns}
+            if all(k in lower for k in ("id", "sire", "dam")):
+                value = value.copy()
+                for key in ("sire", "dam"):
+                    col = value[lower[key]].astype(object)
+                    value[lower[key]] = col.where(col != "NA", None)
+        out[name] = value
+    return out
+
+
 def fit_for_r(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str = "reml",
               weights: Any = None, offset: Any = None, na_action: str = "omit",
               verbose: bool = False, data_name: str | None = None,
@@ -51,7 +81,7 @@ def fit_for_r(formula: str, data: pd.DataFrame, family: Any = "gaussian", method
         summary_text: Send ``fit.summary()`` as text (R formats the
             summary of exact-engine fits itself).
         factors: Factor columns R sent as codes (see ``restore_factors``).
-        **options: Engine options.
+        **options: Engine options, and ``relmat`` (see ``relmat_from_r``).
 
     Returns:
         ``parts_for_r(fit)``.
@@ -60,6 +90,8 @@ def fit_for_r(formula: str, data: pd.DataFrame, family: Any = "gaussian", method
         TabmixError: whatever ``tabmix`` raises, unchanged.
     """
     data = restore_factors(data, factors)
+    if "relmat" in options:
+        options["relmat"] = relmat_from_r(options["relmat"])
     fit = tabmix(formula, data, family=family_for_python(family), method=method,
                  weights=vector_or_name(weights), offset=vector_or_name(offset),
                  na_action=na_action, verbose=bool(verbose), data_name=data_name, **options)

@@ -8,15 +8,10 @@ a stationary kernel of the distance between the levels' coordinates:
 with ``k`` one of ``rbf`` (``exp(-d^2 / 2)``), ``matern12`` (``exp(-d)``),
 ``matern32`` (``(1 + sqrt3 d) exp(-sqrt3 d)``) and ``matern52``
 (``(1 + sqrt5 d + 5 d^2 / 3) exp(-sqrt5 d)``), the length scale ``ell``
-learned on the log scale and ``Sigma = L L^T`` as the unstructured prior.
-KL pieces through one dense Cholesky ``K = C C^T`` per evaluation:
-
-* ``log det = q log det K + n log det Sigma``;
-* ``quad = sum_j a_j^T K^-1 a_j`` with ``a = mu Sigma^-T/2`` column by column;
-* ``trace = sum_g (K^-1)_gg tr(Sigma^-1 S_g)``.
-
-Dense work is O(n^3): more than ``MAX_LEVELS`` levels is refused with an
-error that points to ``spde()``.
+learned on the log scale (started at the median distance between levels)
+and ``Sigma = L L^T`` as the unstructured prior.  KL pieces and kriging of
+new levels: ``tabmixr.covariance.dense``.  More than ``MAX_LEVELS`` levels
+is refused with an error that points to ``spde()``.
 """
 
 from __future__ import annotations
@@ -28,13 +23,10 @@ import torch
 from torch import nn
 
 from tabmixr.covariance.base import register_covariance
-from tabmixr.covariance.iid import Unstructured
+from tabmixr.covariance.dense import JITTER, MAX_LEVELS, DenseCorrelation
 from tabmixr.errors import EngineError
 
-#: Most levels a dense GP prior accepts.
-MAX_LEVELS = 4000
-#: Added to K's diagonal (relative to its unit variance).
-JITTER = 1e-6
+__all__ = ["GaussianProcess", "KERNELS", "JITTER", "MAX_LEVELS", "kernel_function"]
 
 
 def _rbf(d: torch.Tensor) -> torch.Tensor:
@@ -71,78 +63,92 @@ def kernel_function(name: str):
         raise EngineError(f"gp: unknown kernel {name!r}; choose one of {', '.join(KERNELS)}") from None
 
 
+def pairwise_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between the rows of ``a`` ``(m, d)`` and ``b`` ``(n, d)``."""
+    return torch.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+
+
 @register_covariance
-class GaussianProcess(Unstructured):
-    """``Cov(vec b) = K(coords; ell) kron Sigma`` with a stationary kernel."""
+class GaussianProcess(DenseCorrelation):
+    """``Cov(vec b) = K(coords; ell) kron Sigma`` with a stationary kernel.
+
+    Args:
+        q: Effects per level.
+        n_levels: Levels (sites).
+        kernel: A key of ``KERNELS``.
+        dim: Number of coordinates per level.
+    """
 
     name = "gp"
+    level_data = "coords"
+    arguments = ("kernel",)
+    too_many_hint = "; use spde(1 | site, coords = c(x, y)) instead"
 
-    def __init__(self, q: int, n_levels: int, kernel: str = "matern32"):
-        if n_levels > MAX_LEVELS:
-            raise EngineError(f"gp: {n_levels} levels are too many for a dense Gaussian process "
-                              f"(at most {MAX_LEVELS}); use spde(1 | site, coords = c(x, y)) instead")
+    def __init__(self, q: int, n_levels: int, kernel: str = "matern32", dim: int = 2):
         super().__init__(q, n_levels)
         self.kernel = kernel
         self._k = kernel_function(kernel)
         self.log_ell = nn.Parameter(torch.zeros(()))
-        self.register_buffer("distances", torch.zeros(n_levels, n_levels), persistent=True)
+        self.register_buffer("coords", torch.zeros(n_levels, int(dim)), persistent=True)
+        self._distances: tuple | None = None
 
-    def set_coordinates(self, coords: np.ndarray) -> None:
+    @classmethod
+    def build(cls, q: int, n_levels: int, args: dict) -> "GaussianProcess":
+        """From wrapper arguments: ``kernel`` and the number of ``coords`` columns."""
+        return cls(q, n_levels, kernel=args.get("kernel", "matern32"),
+                   dim=len(args.get("coords", ("x", "y"))))
+
+    def set_level_data(self, data: np.ndarray | None) -> None:
         """Store the levels' coordinates and start ``ell`` at the median distance.
 
         Args:
-            coords: ``(n_levels, d)`` coordinates, one row per level.
+            data: ``(n_levels, dim)`` coordinates, one row per level.
 
         Raises:
-            EngineError: Wrong shape or non-finite coordinates.
+            EngineError: Missing, wrongly shaped or non-finite coordinates.
         """
-        coords = np.asarray(coords, dtype=float)
-        if coords.ndim != 2 or coords.shape[0] != self.n_levels:
-            raise EngineError(f"gp: coordinates must have one row per level ({self.n_levels}), "
-                              f"got shape {coords.shape}")
+        if data is None:
+            raise EngineError("gp: needs the levels' coordinates")
+        coords = np.asarray(data, dtype=float)
+        if coords.ndim == 1:
+            coords = coords[:, None]
+        if coords.ndim != 2 or coords.shape != tuple(self.coords.shape):
+            raise EngineError(f"gp: coordinates must have one row per level ({self.n_levels}) "
+                              f"and {self.coords.shape[1]} column(s), got shape {coords.shape}")
         if not np.all(np.isfinite(coords)):
             raise EngineError("gp: coordinates must be finite")
-        diff = coords[:, None, :] - coords[None, :, :]
-        distances = np.sqrt((diff ** 2).sum(-1))
         with torch.no_grad():
-            self.distances.copy_(torch.as_tensor(distances, dtype=self.distances.dtype))
+            self.coords.copy_(torch.as_tensor(coords, dtype=self.coords.dtype))
+            distances = self.distances().cpu().numpy()
             positive = distances[distances > 0]
             self.log_ell.fill_(float(np.log(np.median(positive))) if positive.size else 0.0)
+
+    #: The old name of ``set_level_data``.
+    set_coordinates = set_level_data
+
+    def distances(self) -> torch.Tensor:
+        """Distances between the fitted levels, ``(n_levels, n_levels)`` (cached)."""
+        key = (id(self.coords), self.coords._version, self.coords.dtype, self.coords.device)
+        if self._distances is None or self._distances[0] != key:
+            with torch.no_grad():
+                self._distances = (key, pairwise_distances(self.coords, self.coords))
+        return self._distances[1]
 
     def length_scale(self) -> torch.Tensor:
         """The kernel's length scale ``ell``."""
         return torch.exp(self.log_ell)
 
     def correlation(self) -> torch.Tensor:
-        """``K`` with its jitter, ``(n_levels, n_levels)``."""
-        K = self._k(self.distances / self.length_scale())
+        K = self._k(self.distances() / self.length_scale())
         return K + JITTER * torch.eye(self.n_levels, dtype=K.dtype, device=K.device)
 
-    def _chol_k(self) -> torch.Tensor:
-        C, info = torch.linalg.cholesky_ex(self.correlation())
-        if int(info) != 0:
-            raise EngineError(f"gp: kernel matrix not positive definite (length scale "
-                              f"{float(self.length_scale()):.3g}); duplicated coordinates?")
-        return C
+    def cross_correlation(self, new_data: np.ndarray) -> torch.Tensor:
+        new = torch.as_tensor(np.asarray(new_data, dtype=float), dtype=self.coords.dtype,
+                              device=self.coords.device).reshape(-1, self.coords.shape[1])
+        return self._k(pairwise_distances(new, self.coords) / self.length_scale())
 
-    def logdet(self) -> torch.Tensor:
-        logdet_sigma = 2.0 * torch.log(torch.diagonal(self.chol())).sum()
-        logdet_k = 2.0 * torch.log(torch.diagonal(self._chol_k())).sum()
-        return self.q * logdet_k + self.n_levels * logdet_sigma
-
-    def quad(self, mu: torch.Tensor) -> torch.Tensor:
-        a = torch.linalg.solve_triangular(self.chol(), mu.T, upper=False)      # (q, n)
-        w = torch.linalg.solve_triangular(self._chol_k(), a.T, upper=False)    # (n, q)
-        return (w * w).sum()
-
-    def trace(self, L_post: torch.Tensor) -> torch.Tensor:
-        C = self._chol_k()
-        eye = torch.eye(self.n_levels, dtype=C.dtype, device=C.device)
-        C_inv = torch.linalg.solve_triangular(C, eye, upper=False)
-        k_inv_diag = (C_inv * C_inv).sum(dim=0)
-        L = self.chol().expand(L_post.shape[0], self.q, self.q)
-        A = torch.linalg.solve_triangular(L, L_post, upper=False)
-        return (k_inv_diag * (A * A).sum(dim=(-2, -1))).sum()
+    def structure_parameters(self) -> list[nn.Parameter]:
+        return [self.log_ell]
 
     def extra_parameters(self) -> dict[str, float]:
         """Parameters beyond ``Sigma``: ``{"length_scale": ...}``."""

@@ -8,10 +8,12 @@ import pandas as pd
 from tabmixr.design.columns import require_columns
 from tabmixr.design.design import Design
 from tabmixr.design.encoding import DesignEncoding
-from tabmixr.design.fixed import build_fixed, drop_dependent_columns, rank_message
+from tabmixr.design.fixed import build_fixed, drop_dependent_columns, drop_intercept_column, rank_message
+from tabmixr.design.level_data import attach_level_data
 from tabmixr.design.missing import complete_rows, nan_rows
 from tabmixr.design.model_matrix import parse_rhs
 from tabmixr.design.random_terms import build_random_terms, check_grouping as check_grouping_factors, term_label
+from tabmixr.design.relmat import attach_relationships
 from tabmixr.design.response import RESPONSE_KINDS, check_response_columns, evaluate_response, response_variables
 from tabmixr.design.validation import check_offset, check_weights, resolve_vector
 from tabmixr.errors import DesignError, ResponseError
@@ -35,7 +37,8 @@ def model_columns(spec: ModelSpec, data: pd.DataFrame) -> list[str]:
 
 
 def build_design(spec: ModelSpec, data: pd.DataFrame, weights=None, offset=None,
-                 na_action: str = "omit", check_grouping: bool = True, response_kind: str = "numeric") -> Design:
+                 na_action: str = "omit", check_grouping: bool = True, response_kind: str = "numeric",
+                 relmat=None, drop_intercept: bool = False) -> Design:
     """Materialize a parsed formula on a data frame.
 
     Steps (each in its own module): find the columns used, drop incomplete
@@ -56,6 +59,11 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, weights=None, offset=None,
             ordinal/categorical families: a string, factor or boolean response
             is kept as it is (``pd.Categorical`` for a categorical column,
             else a NumPy array) and not checked for being constant.
+        relmat: Name -> pedigree or relationship matrix for ``kin()`` terms
+            (see ``tabmixr.design.relmat``); each kin term gets its
+            ``relationship``.
+        drop_intercept: Drop the ``(Intercept)`` column (families whose own
+            parameters absorb it, e.g. ordinal cut points).
 
     Returns:
         The ``Design``; ``design.encoding`` is a ``DesignEncoding``.
@@ -66,6 +74,11 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, weights=None, offset=None,
             no complete row.
         WeightsError: Weights of the wrong length, negative or infinite.
         GroupingError: A grouping factor with < 2 levels or >= n levels.
+        RelationshipError: A kin term's pedigree or matrix is missing, does
+            not cover the term's levels, or is not symmetric positive definite.
+        LevelDataError: A structured term's per-level data (``ar1``/``arma``
+            times, ``gp``/``spde`` coordinates) is unusable (see
+            ``tabmixr.design.level_data``).
         DesignError: Anything else the data cannot satisfy.
     """
     if not isinstance(data, pd.DataFrame):
@@ -96,9 +109,13 @@ def build_design(spec: ModelSpec, data: pd.DataFrame, weights=None, offset=None,
         raise ResponseError(f"response {spec.response!r} is constant (every value is {y[0]:g}); "
                             f"a mixed model needs a response that varies")
     fixed = drop_dependent_columns(fixed)
+    if drop_intercept:
+        fixed = drop_intercept_column(fixed)
     n = int(mask.sum())
     if check_grouping:
         check_grouping_factors(terms, n)
+    attach_relationships(terms, relmat)
+    attach_level_data(terms, encodings, data, mask)
     total_offset = fixed.offset
     if o is not None:
         total_offset = o[mask] if total_offset is None else total_offset + o[mask]

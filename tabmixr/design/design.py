@@ -30,6 +30,13 @@ class RandomTermDesign:
         codes: Level index of every row, shape ``(n,)``, values in
             ``[0, n_levels)``.
         levels: Level labels (strings), in lme4's order (sorted factor levels).
+        relationship: For a ``kin()`` term, its
+            ``tabmixr.design.relmat.Relationship`` (resolved from ``relmat=``);
+            ``None`` otherwise.
+        level_data: For a term whose covariance structure needs per-level
+            data, that data in level order (``tabmixr.design.level_data``):
+            times ``(n_levels,)`` for ``ar1``/``arma``, coordinates
+            ``(n_levels, d)`` for ``gp``/``spde``; ``None`` otherwise.
     """
 
     term: RandomTerm
@@ -38,6 +45,8 @@ class RandomTermDesign:
     X: np.ndarray
     codes: np.ndarray
     levels: tuple[str, ...]
+    relationship: Any = None
+    level_data: np.ndarray | None = None
 
     @property
     def q(self) -> int:

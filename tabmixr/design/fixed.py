@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tabmixr.design.columns import evaluate_expression
-from tabmixr.design.model_matrix import ModelMatrixEncoding
+from tabmixr.design.model_matrix import INTERCEPT, ModelMatrixEncoding
 from tabmixr.errors import DesignError
 
 #: lme4's default tolerance for ``chkRank.drop.cols`` (``qr(X, tol = 1e-7)``).
@@ -160,3 +160,22 @@ def drop_dependent_columns(part: FixedPart, tol: float = RANK_TOL) -> FixedPart:
     return FixedPart(encoding=part.encoding, X=np.ascontiguousarray(part.X[:, kept]),
                      names=tuple(part.encoding.columns[j] for j in kept),
                      kept=tuple(int(j) for j in kept), dropped=dropped, offset=part.offset)
+
+
+def drop_intercept_column(part: FixedPart) -> FixedPart:
+    """Drop ``(Intercept)`` from the fixed part (a family whose parameters absorb it).
+
+    Args:
+        part: The fixed part (after ``drop_dependent_columns``).
+
+    Returns:
+        ``part`` without the intercept column; unchanged when it has none.
+        ``kept`` is updated so that new data are encoded the same way.
+    """
+    if INTERCEPT not in part.names:
+        return part
+    j = part.names.index(INTERCEPT)
+    keep = [k for k in range(len(part.names)) if k != j]
+    return FixedPart(encoding=part.encoding, X=np.ascontiguousarray(part.X[:, keep]),
+                     names=tuple(part.names[k] for k in keep),
+                     kept=tuple(part.kept[k] for k in keep), dropped=part.dropped, offset=part.offset)

@@ -196,15 +196,18 @@ def lme4_term_order(n_levels: list[int]) -> list[int]:
 def check_grouping(terms: list[RandomTermDesign], n: int) -> None:
     """lme4's checks on grouping factors (``check.nlev.gtr.1``, ``check.nobs.vs.nlev``).
 
+    A ``kin()`` term may have one level per observation (the animal model):
+    its relationship matrix identifies the variance, as in pedigreemm.
+
     Raises:
         GroupingError: A grouping factor has fewer than 2 levels, or at least
-            as many levels as observations.
+            as many levels as observations (terms other than ``kin()``).
     """
     for t in terms:
         if t.n_levels < 2:
             raise GroupingError(f"grouping factor {t.group!r} in term {term_label(t.term)} has "
                                 f"{t.n_levels} level(s); grouping factors must have > 1 sampled level")
-        if t.n_levels >= n:
+        if t.n_levels >= n and t.term.covariance != "kin":
             raise GroupingError(f"number of levels of each grouping factor must be < number of observations "
                                 f"(grouping factor {t.group!r} has {t.n_levels} levels for {n} observations "
                                 f"in term {term_label(t.term)})")

@@ -90,6 +90,7 @@ class Ordinal(LinkFamily):
     links = ("logit",)
     aux_names = ("cutpoints",)
     response_kind = "categorical"
+    absorbs_intercept = True
 
     def prepare(self, y, response_name: str = "y") -> PreparedResponse:
         """Ordered categories (see the module docstring)."""

@@ -43,6 +43,11 @@ class LinkFamily(Family):
     #: What ``build_design(..., response_kind=...)`` must keep for this family:
     #: ``"numeric"``, or ``"categorical"`` (strings/factors kept as they are).
     response_kind: str = "numeric"
+    #: The family's own parameters absorb a fixed intercept (the cut points of
+    #: a cumulative model): the design drops ``(Intercept)``, as ``ordinal::clmm``
+    #: and ``MASS::polr`` do, instead of fitting a direction the likelihood
+    #: cannot see.
+    absorbs_intercept: bool = False
 
     def __init__(self, link: str | None = None):
         link = self.links[0] if link is None else link

@@ -78,7 +78,8 @@ class AccessorsMixin:
         return self.family == "gaussian"
 
     def _npar(self) -> int:
-        return len(self.fixed_names) + int(np.size(self.theta)) + int(self._uses_scale())
+        structured = sum(len(s.get("parameters", {})) for s in self.extra.get("structures", []))
+        return len(self.fixed_names) + int(np.size(self.theta)) + int(self._uses_scale()) + structured
 
     def loglik(self) -> LogLik:
         """Log-likelihood at the optimum (REML log-likelihood for REML fits).

@@ -71,7 +71,7 @@ class PredictMixin:
                 population-level prediction for that term.
             **options: For fits with a trained model (``method="vi"``):
                 ``type`` (``"link"``/``"response"``), ``new_levels``
-                (``"zero"``/``"learned"``), ``task``; see
+                (``"conditional"``/``"zero"``/``"learned"``), ``task``; see
                 ``tabmixr.engines.vi.predict``.
 
         Returns:

@@ -49,6 +49,11 @@ class Summary:
         coefficients: DataFrame ``Estimate, Std. Error, t value``.
         correlation: Correlation matrix of the fixed effects.
         notes: Optimizer notes printed at the end (convergence, singularity).
+        structures: Parameters of structured covariances (``fit.extra["structures"]``),
+            one line each under the random effects.
+        family_parameters: The family's own parameters (``fit.extra["aux"]``:
+            cut points, shape, dispersion, ...; ``sigma`` of a Gaussian fit is
+            the residual line instead), printed after the fixed effects.
     """
 
     title: str
@@ -63,6 +68,8 @@ class Summary:
     coefficients: pd.DataFrame
     correlation: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    structures: list[dict] = field(default_factory=list)
+    family_parameters: dict = field(default_factory=dict)
 
     def format(self, digits: int = 4, correlation: bool | None = None) -> str:
         """The printed summary.
@@ -77,12 +84,14 @@ class Summary:
         lines.append("")
         lines += _residual_lines(self.scaled_residuals, digits)
         lines += _variance_lines(self.blocks, self.residual_sd, digits)
+        lines += _structure_lines(self.structures, digits)
         groups = "; ".join(f"{g}, {n}" for g, n in self.ngrps.items())
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
         if len(self.coefficients):
             lines += ["", "Fixed effects:"]
             lines += _coef_lines(self.coefficients, digits)
             lines += _correlation_lines(self.correlation, correlation)
+        lines += _family_lines(self.family_parameters, digits)
         if self.notes:
             lines += self.notes + [""]
         return "\n".join(lines)
@@ -136,6 +145,28 @@ def _variance_lines(blocks: list[VarianceBlock], residual_sd: float | None,
         rows = [r + c for r, c in zip(rows, corr_rows)]
         colnames += ["Corr"] + [""] * (maxlen - 2)
     return ["Random effects:"] + print_matrix(rows, [""] * len(rows), colnames)
+
+
+def _structure_lines(structures: list[dict], digits: int) -> list[str]:
+    """``Structure of time: ar1, rho = 0.8`` per structured term."""
+    lines = []
+    for s in structures:
+        values = ", ".join(f"{k} = {format_real([float(v)], digits)[0].strip()}"
+                           for k, v in s.get("parameters", {}).items())
+        lines.append(f" Structure of {s['group']}: {s['covariance']}, {values}")
+    return lines
+
+
+def _family_lines(params: dict, digits: int) -> list[str]:
+    """``Family parameters:`` block, one parameter (scalar or vector) per line."""
+    if not params:
+        return []
+    width = max(len(k) for k in params)
+    lines = ["", "Family parameters:"]
+    for name, value in params.items():
+        values = np.atleast_1d(np.asarray(value, dtype=float))
+        lines.append(f" {name:<{width}}  " + " ".join(t.strip() for t in format_real(list(values), digits)))
+    return lines
 
 
 def _coef_lines(coefs: pd.DataFrame, digits: int) -> list[str]:
@@ -231,4 +262,6 @@ class SummaryMixin:
             scaled_residuals=self.residuals("pearson", scaled=True), blocks=blocks,
             residual_sd=float(self.sigma) if use_scale else None, varcorr=self.varcorr(),
             ngrps=self.ngrps(), nobs=int(self.nobs), coefficients=coefs, correlation=corr,
-            notes=_notes(self))
+            notes=_notes(self), structures=list(self.extra.get("structures", [])),
+            family_parameters={k: v for k, v in dict(self.extra.get("aux") or {}).items()
+                               if not (use_scale and k == "sigma")})

@@ -13,21 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from families_cases import CASES, DEFAULT_CASES, aux_tensors
+from families_cases import BETA, CASES, DEFAULT_CASES, aux_tensors
 
 from tabmixr.families import LINKS, get_family
 
 N = 4000
 
-#: True coefficients (intercept, x1, x2); covariates are U(-1, 1).
-BETA = {
-    "gaussian": [1.0, 0.5, -0.8], "student_t": [1.0, 0.5, -0.8], "binomial": [-0.3, 0.8, -0.5],
-    "poisson": [0.5, 0.3, -0.4], "negative_binomial": [0.8, 0.3, -0.4], "gamma": [1.0, 0.2, -0.15],
-    "lognormal": [0.5, 0.4, -0.3], "beta": [0.3, 0.6, -0.4], "exponential": [0.5, 0.4, -0.3],
-    "weibull": [0.5, 0.4, -0.3], "zero_inflated_poisson": [0.8, 0.4, -0.3],
-    "ordinal": [0.0, 0.9, -0.6],  # the intercept is absorbed by the cut points: fixed at 0
-    "categorical": [[0.2, -0.3, 0.5], [0.7, 0.0, -0.6], [-0.5, 0.4, 0.3]],  # rows: intercept, x1, x2
-}
 
 EXTRA = [c for c in CASES if (c.family, c.link) in {("gamma", "log"), ("binomial", "probit"), ("poisson", "sqrt")}]
 

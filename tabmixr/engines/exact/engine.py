@@ -19,6 +19,8 @@ from tabmixr.engines.exact.effects import solve_effects
 from tabmixr.engines.exact.factorization import deviance_pieces, factorize, objective
 from tabmixr.engines.exact.gradient import objective_gradient, selected_inverse
 from tabmixr.engines.exact.optimize import minimize_theta, projected_gradient
+from tabmixr.engines.exact.relationship_fit import (check_relationship_terms, fit_relationship_model,
+                                                    has_relationship_terms)
 from tabmixr.engines.exact.start import moment_start
 from tabmixr.engines.exact.system import BlockedSystem, build_system
 from tabmixr.errors import ConvergenceError, EngineError, WeightsError
@@ -76,14 +78,18 @@ def check_supported(design: Design) -> None:
     """Reject what the exact engine cannot fit.
 
     Raises:
-        EngineError: a structured covariance term or a multi-column response.
+        EngineError: a structured covariance term other than ``kin()``, a
+            ``kin()`` term next to vector-valued terms, or a multi-column response.
         WeightsError: a prior weight of zero (lme4 itself fails on these).
     """
     for term in design.terms:
-        if term.term.covariance != "us":
+        if term.term.covariance not in ("us", "kin"):
             raise EngineError(
-                f"the exact engine fits unstructured covariances only; term {term.term.text!r} "
-                f"uses {term.term.covariance!r}: use method='vi' for structured covariances")
+                f"the exact engine fits unstructured covariances only (and kin() terms); term "
+                f"{term.term.text!r} uses {term.term.covariance!r}: use method='vi' for "
+                f"structured covariances")
+    if has_relationship_terms(design):
+        check_relationship_terms(design)
     if design.weights is not None and np.any(np.asarray(design.weights) == 0):
         rows = np.flatnonzero(np.asarray(design.weights) == 0)
         raise WeightsError(
@@ -150,6 +156,12 @@ class ExactEngine(Engine):
         if options:
             raise EngineError(f"unknown option(s) for method {method!r}: {', '.join(options)}")
         check_supported(design)
+        if has_relationship_terms(design):
+            fit = fit_relationship_model(design, method, verbose=verbose, start=start,
+                                         messages=list(_design_messages(design)))
+            fit.extra["refit_ml"] = ((lambda: self.fit(design, "ml", start=fit.theta)) if fit.reml
+                                     else (lambda: fit))
+            return fit
         t0 = time.perf_counter()
         reml = method == "reml"
         system = build_system(design)

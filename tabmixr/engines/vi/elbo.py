@@ -2,6 +2,10 @@
 
     -ELBO = - sum_k sum_i w_i E_q[log p(y_ik | eta_ik)] + kl_weight * KL(q || prior)
 
+A backbone that models the features themselves (``gsem``) adds
+``- sum_i log p(x_i)`` to the data term and its structural penalty
+(acyclicity and L1, already per row) to the result.
+
 For a single-predictor task without group embeddings, ``eta_i`` is Gaussian
 under ``q`` (``Z b`` enters linearly and levels are independent), so the
 expectation is a one-dimensional integral done by Gauss-Hermite quadrature:
@@ -12,6 +16,7 @@ scaled by ``n / batch`` so the KL keeps its weight.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -20,8 +25,10 @@ import torch
 from tabmixr.engines.vi.model import Batch, VIModel
 
 
+@functools.lru_cache(maxsize=32)
 def hermite_rule(n_nodes: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes ``z`` and weights ``w`` with ``E[f(Z)] ~ sum w f(z)`` for ``Z ~ N(0, 1)``."""
+    """Nodes ``z`` and weights ``w`` with ``E[f(Z)] ~ sum w f(z)`` for ``Z ~ N(0, 1)``
+    (cached: every minibatch step asks for the same rule)."""
     x, w = np.polynomial.hermite.hermgauss(n_nodes)
     z = torch.as_tensor(x * math.sqrt(2.0), dtype=dtype, device=device)
     w = torch.as_tensor(w / math.sqrt(math.pi), dtype=dtype, device=device)
@@ -102,6 +109,10 @@ def negative_elbo(model: VIModel, batch: Batch, n_total: int, kl_weight: float =
         if batch.weights is not None:
             ll = ll * batch.weights
         data = data + ll.sum()
+    feature_ll, structural = model.structure_loss(batch)
+    if feature_ll is not None:
+        data = data + feature_ll.sum()
     scale = n_total / batch.n
     penalty = model.kl() + model.embedding_penalty()
-    return (-scale * data + kl_weight * penalty) / n_total
+    objective = (-scale * data + kl_weight * penalty) / n_total
+    return objective if structural is None else objective + structural

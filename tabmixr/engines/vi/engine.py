@@ -16,13 +16,16 @@ import torch
 
 from tabmixr.design.design import Design
 from tabmixr.engines.base import Engine, register_engine
+from tabmixr.engines.vi.backbones import backbone_options as backbone_config
 from tabmixr.engines.vi.data import design_batch
 from tabmixr.engines.vi.model import Batch, VIModel
 from tabmixr.engines.vi.newlevels import level_summaries, train_new_level_net
 from tabmixr.engines.vi.options import VIOptions
 from tabmixr.engines.vi.results import build_fit
+from tabmixr.engines.vi.structured import STRUCTURED_MAX_DIM, start_structures, structure_warmup
 from tabmixr.engines.vi.tasks import Task, make_tasks
-from tabmixr.engines.vi.train import fit_adam, fit_lbfgs, pick_optimizer
+from tabmixr.engines.vi.threads import cpu_threads, training_threads
+from tabmixr.engines.vi.train import pick_optimizer, run_training
 from tabmixr.errors import EngineError
 
 #: Prior SD at the start, as a fraction of the residual scale over the column's RMS.
@@ -36,11 +39,9 @@ WARM_START_STEPS = 30
 def model_config(design: Design, tasks: list[Task], opts: VIOptions) -> dict[str, Any]:
     """The plain dict ``VIModel`` is built from (saved with the fit)."""
     terms = [{"q": int(t.q), "n_levels": int(t.n_levels), "covariance": t.term.covariance,
-              "text": t.term.text, "group": t.group} for t in design.terms]
-    backbone_options = {}
-    if opts.backbone == "mlp":
-        backbone_options = {"hidden": list(opts.hidden), "activation": opts.activation,
-                            "dropout": opts.dropout}
+              "text": t.term.text, "group": t.group, "args": structure_args(t)}
+             for t in design.terms]
+    backbone_options = backbone_config(opts, design)
     task_specs = []
     for task in tasks:
         spec = task.spec()
@@ -48,10 +49,18 @@ def model_config(design: Design, tasks: list[Task], opts: VIOptions) -> dict[str
                             for k, v in task.family.aux_init(task.prepared).items()}
         task_specs.append(spec)
     joint = [use_joint(design, int(spec["n_eta"]), opts) for spec in task_specs]
+    for term, t in zip(terms, design.terms):
+        term["posterior"] = term_posterior(t, opts, any(joint), max(int(s["n_eta"]) for s in task_specs))
     return {"version": 1, "p": int(design.p), "backbone": opts.backbone, "joint": joint,
             "backbone_options": backbone_options, "group_embeddings": bool(opts.group_embeddings),
             "new_level_net": bool(opts.new_level_net), "terms": terms, "tasks": task_specs,
             "dtype": opts.dtype}
+
+
+def structure_args(term) -> dict[str, Any]:
+    """A term's wrapper arguments as plain data (``{}`` for IID terms)."""
+    return {k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in dict(term.term.covariance_args).items()}
 
 
 def use_joint(design: Design, n_eta: int, opts: VIOptions) -> bool:
@@ -60,6 +69,30 @@ def use_joint(design: Design, n_eta: int, opts: VIOptions) -> bool:
         return opts.posterior == "joint" and len(design.terms) > 0
     dim = sum(t.n_levels * t.q * n_eta for t in design.terms)
     return len(design.terms) > 1 and dim <= opts.joint_max_dim
+
+
+def term_posterior(term, opts: VIOptions, joint: bool, n_eta: int) -> str:
+    """The posterior kind of one term (a key of ``model.POSTERIORS``).
+
+    A term whose prior couples its levels (``ar1``, ``arma``, ``gp``) gets the
+    structured posterior (``tabmixr.engines.vi.structured``) unless a joint
+    posterior covers it, ``posterior="mean_field"`` asks for independent
+    levels, or it has more than ``STRUCTURED_MAX_DIM`` effects.
+    """
+    coupled = term.level_data is not None or term.relationship is not None  # kin(): relationship
+    small = term.n_levels * term.q * n_eta <= STRUCTURED_MAX_DIM
+    if coupled and small and not joint and opts.posterior != "mean_field":
+        return "structured"
+    return "levels"
+
+
+def set_level_data(model: VIModel, design: Design) -> None:
+    """Hand every term's prior its per-level data (times, coordinates; ``None`` for IID)."""
+    for task in model.posteriors:
+        for post, term in zip(task, design.terms):
+            post.prior.set_level_data(term.level_data)
+            if term.relationship is not None:  # kin() terms (tabmixr.covariance.kinship)
+                post.prior.set_relationship(term.relationship)
 
 
 def standardize(model: VIModel, X: torch.Tensor) -> None:
@@ -168,7 +201,8 @@ class _FixedLoss(torch.nn.Module):
 def warm_start(model: VIModel, train: Batch, opts: VIOptions) -> None:
     """Starting values: fixed effects and family parameters of the fixed-effects-only
     model (``newton_fixed``), then prior SDs of ``0.5 * scale / rms(column)`` (scale:
-    the residual SD where the family has one, else 1)."""
+    the residual SD where the family has one, else 1), then the parameters of
+    coupled priors from the residuals (``start_structures``)."""
     newton_fixed(model, train)
     for k, task in enumerate(model.posteriors):
         with torch.no_grad():
@@ -184,6 +218,7 @@ def warm_start(model: VIModel, train: Batch, opts: VIOptions) -> None:
         factor = model.joint_factor(k)
         if factor is not None:
             factor.start(sds)
+    start_structures(model, train)
 
 
 def split_rows(n: int, fraction: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -215,9 +250,8 @@ class VIEngine(Engine):
     accepts_family = True
 
     #: Covariance structures whose prior the engine builds from the design
-    #: (a registered structure that needs level data, e.g. coordinates, joins
-    #: this list once the engine hands it that data).
-    structures = ("us", "diag", "scalar")
+    #: (those needing per-level data get it from ``term.level_data``).
+    structures = ("us", "diag", "scalar", "ar1", "arma", "gp", "kin")
 
     def check_design(self, design: Design) -> None:
         """Refuse covariance structures the neural engine has no prior for yet."""
@@ -260,6 +294,7 @@ class VIEngine(Engine):
             generator = torch.Generator().manual_seed(seed)
             model = VIModel(config).to(device=device, dtype=dtype)
             model.families = [t.family for t in tasks]
+            set_level_data(model, design)
             batch = design_batch(design, tasks, dtype, device)
             train_idx, valid_idx = split_rows(batch.n, opts.validation_split, generator)
             train = batch.rows(train_idx.to(device))
@@ -269,16 +304,16 @@ class VIEngine(Engine):
             full_batch = opts.batch_size is None and train.n <= opts.full_batch_max
             batch_size = train.n if full_batch else (opts.batch_size or 256)
             name = pick_optimizer(model, opts, batch_size >= train.n)
-            if name == "lbfgs":
-                if batch_size < train.n:
-                    raise EngineError("optimizer='lbfgs' needs full batches; leave batch_size=None "
-                                      "(n <= full_batch_max) or use optimizer='adam'")
-                history = fit_lbfgs(model, train, opts)
-            else:
-                history = fit_adam(model, train, valid, opts, batch_size, generator)
+            if name == "lbfgs" and batch_size < train.n:
+                raise EngineError("optimizer='lbfgs' needs full batches; leave batch_size=None "
+                                  "(n <= full_batch_max) or use optimizer='adam'")
+            with cpu_threads(training_threads(opts.num_threads, batch_size, device)):
+                history = structure_warmup(model, train, opts) if name == "lbfgs" else []
+                history += run_training(model, train, valid, opts, name, batch_size, generator)
             model.eval()
             if opts.new_level_net:
                 train_new_levels(model, batch)
             fit = build_fit(design, tasks, model, batch, opts, history, name, seed)
+            fit.model_state.update(model.backbone.summary() or {})  # e.g. the learned DAG
         fit.fit_time = time.perf_counter() - t0
         return fit

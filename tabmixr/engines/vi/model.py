@@ -20,6 +20,10 @@ from torch import nn
 from tabmixr.engines.vi.backbones import make_backbone
 from tabmixr.engines.vi.newlevels import NewLevelNet
 from tabmixr.engines.vi.posterior import JointFactor, TermPosterior
+from tabmixr.engines.vi.structured import StructuredPosterior
+
+#: A term's ``"posterior"`` in the config -> its posterior module.
+POSTERIORS = {"levels": TermPosterior, "structured": StructuredPosterior}
 
 
 @dataclass
@@ -83,7 +87,9 @@ class VIModel(nn.Module):
     ``config`` keys: ``p``, ``backbone`` (name), ``backbone_options``,
     ``group_embeddings``, ``new_level_net``, ``joint`` (per task: one
     posterior over all its terms), ``terms`` (list of ``{"q", "n_levels",
-    "covariance", "text"}``), ``tasks`` (list of ``{"name", "n_eta", ...}``).
+    "covariance", "text", "args", "posterior"}``; ``args``: the wrapper
+    arguments of a structured term, ``posterior``: a key of ``POSTERIORS``),
+    ``tasks`` (list of ``{"name", "n_eta", ...}``).
     """
 
     def __init__(self, config: dict[str, Any]):
@@ -97,8 +103,9 @@ class VIModel(nn.Module):
         tasks, terms = config["tasks"], config["terms"]
         self.heads = nn.ModuleList(TaskHead(p, self.backbone.out_dim, int(t["n_eta"])) for t in tasks)
         self.posteriors = nn.ModuleList(
-            nn.ModuleList(TermPosterior(t["q"], t["n_levels"], t["covariance"], int(task["n_eta"]),
-                                        t.get("text", "")) for t in terms)
+            nn.ModuleList(POSTERIORS[t.get("posterior", "levels")](
+                t["q"], t["n_levels"], t["covariance"], int(task["n_eta"]), t.get("text", ""),
+                t.get("args")) for t in terms)
             for task in tasks)
         joint = config.get("joint") or [False] * len(tasks)
         self.joint = nn.ModuleList(
@@ -128,13 +135,23 @@ class VIModel(nn.Module):
         """Hidden features of the backbone (``None`` for a linear backbone)."""
         if self.backbone.out_dim == 0:
             return None
-        Xs = (batch.X - self.x_center) / self.x_scale
+        Xs = self.standardized(batch.X)
         embedded = None
         for emb, codes in zip(self.embeddings, batch.codes):
             known = (codes >= 0).to(Xs.dtype)[:, None]
             e = emb(codes.clamp(min=0)) * known
             embedded = e if embedded is None else embedded + e
         return self.backbone(Xs, embedded)
+
+    def standardized(self, X: torch.Tensor) -> torch.Tensor:
+        """``Xs = (X - center) / scale``, the backbone's inputs."""
+        return (X - self.x_center) / self.x_scale
+
+    def structure_loss(self, batch: Batch) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The backbone's model of the features: ``(log-likelihood per row, penalty)``,
+        either ``None`` when the backbone has none (see ``Backbone.feature_loglik``)."""
+        loglik = self.backbone.feature_loglik(self.standardized(batch.X))
+        return loglik, self.backbone.penalty()
 
     def linear_inputs(self, X: torch.Tensor) -> torch.Tensor:
         """``Xl``: columns scaled, and centred when there is an intercept column."""

@@ -32,14 +32,17 @@ class TermPosterior(nn.Module):
         covariance: Prior structure name (``"us"``, ``"diag"``, ``"scalar"``, ...).
         n_eta: Linear predictors of the task the term belongs to.
         text: Term text, for error messages.
+        args: The term's wrapper arguments (``kernel``, ``p``, ``q``, ``coords``).
     """
 
-    def __init__(self, q: int, n_levels: int, covariance: str, n_eta: int = 1, text: str = ""):
+    def __init__(self, q: int, n_levels: int, covariance: str, n_eta: int = 1, text: str = "",
+                 args: dict | None = None):
         super().__init__()
         self.q, self.n_eta, self.n_levels = int(q), int(n_eta), int(n_levels)
+        self.text = text
         dim = self.q * self.n_eta
         self.dim = dim
-        self.prior = get_covariance(covariance, dim, n_levels, text)
+        self.prior = get_covariance(covariance, dim, n_levels, text, args)
         self.mu_raw = nn.Parameter(torch.zeros(n_levels, dim))
         self.register_buffer("scale", torch.ones(dim))
         self.log_diag = nn.Parameter(torch.zeros(n_levels, dim))
@@ -160,7 +163,8 @@ class JointFactor(nn.Module):
         total = -0.5 * self.D - torch.log(torch.diagonal(L)).sum()
         for t, post in enumerate(posts):
             rows = self.term_rows(L, t)
-            total = total + 0.5 * (post.prior.trace(rows) + post.prior.quad(post.mu) + post.prior.logdet())
+            total = total + 0.5 * (post.prior.trace_joint(rows) + post.prior.quad(post.mu)
+                                   + post.prior.logdet())
         return total
 
     def variance(self, term_X: list[torch.Tensor], codes: list[torch.Tensor]) -> torch.Tensor:

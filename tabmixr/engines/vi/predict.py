@@ -2,9 +2,15 @@
 
 The network is rebuilt from ``fit.model_state`` (config + state dict, no
 pickled code) once per fit object and cached on it.  New grouping levels
-get either no random effect (``new_levels="zero"``, the population
-prediction) or effects predicted by the new-level network from their rows in
-``newdata`` (``"learned"``).
+get, by ``new_levels``:
+
+* ``"conditional"`` (the default once new levels are allowed): the prior's
+  conditional mean given the fitted levels' effects -- zero for IID terms,
+  kriging for ``gp``, interpolation along time for ``ar1``/``arma``, from
+  the new level's time or coordinates in ``newdata``;
+* ``"zero"``: no random effect (the population prediction) for every term;
+* ``"learned"``: effects predicted by the new-level network from their rows
+  in ``newdata`` for IID terms, the conditional mean for structured ones.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tabmixr.design.level_data import new_level_data
 from tabmixr.engines.vi.data import new_batch, to_tensor
 from tabmixr.engines.vi.model import Batch, VIModel
 from tabmixr.engines.vi.newlevels import level_summaries
@@ -74,7 +81,7 @@ def learned_effects(fit, model: VIModel, task: int, batch: Batch, newdata) -> li
     for t, post in enumerate(model.posteriors[task]):
         codes = batch.codes[t]
         new_rows = np.flatnonzero(codes.numpy() < 0)
-        if len(new_rows) == 0:
+        if len(new_rows) == 0 or post.prior.level_data is not None:  # structured: conditional_effects
             out.append(post.mu)
             continue
         labels = fit.encoding.terms[t].grouping.raw_labels(newdata, new_rows)
@@ -87,6 +94,32 @@ def learned_effects(fit, model: VIModel, task: int, batch: Batch, newdata) -> li
         batch.codes[t] = codes
         out.append(torch.cat([post.mu, b_new], dim=0))
     return out
+
+
+def conditional_effects(fit, model: VIModel, task: int, batch: Batch, newdata,
+                        effects: list[torch.Tensor], masks: list) -> None:
+    """Append the prior's conditional means for new levels of structured terms (in place).
+
+    For every term whose prior couples its levels, the new levels' times or
+    coordinates are read from ``newdata`` (``tabmixr.design.level_data``),
+    their effects are ``E[b_new | b = mu]`` (``conditional_mean``), and the
+    new rows' codes are pointed at them.  Terms that ``re_form`` leaves out
+    (``masks[t] is None``) are skipped.
+
+    Raises:
+        LevelDataError: The new levels' times or coordinates are unusable.
+    """
+    for t, post in enumerate(model.posteriors[task]):
+        codes = batch.codes[t]
+        new_rows = np.flatnonzero(codes.numpy() < 0)
+        if len(new_rows) == 0 or post.prior.level_data is None or masks[t] is None:
+            continue
+        _, inverse, data = new_level_data(fit.encoding.terms[t], newdata, new_rows)
+        b_new = post.prior.conditional_mean(post.mu, data).to(effects[t].dtype)
+        codes = codes.clone()
+        codes[new_rows] = effects[t].shape[0] + torch.as_tensor(inverse, dtype=torch.long)
+        batch.codes[t] = codes
+        effects[t] = torch.cat([effects[t], b_new], dim=0)
 
 
 def predict_vi(fit, newdata=None, re_form=None, allow_new_levels: bool = False, *,
@@ -102,7 +135,8 @@ def predict_vi(fit, newdata=None, re_form=None, allow_new_levels: bool = False, 
             says; default ``"zero"``).
         type: ``"link"`` (linear predictor, lme4's default) or ``"response"``
             (the family's mean; class probabilities for categorical tasks).
-        new_levels: ``"zero"`` or ``"learned"``; setting it allows new levels.
+        new_levels: ``"conditional"`` (default), ``"zero"`` or ``"learned"``
+            (see the module docstring); setting it allows new levels.
         task: Task index or response name (multitask fits).
 
     Returns:
@@ -115,8 +149,9 @@ def predict_vi(fit, newdata=None, re_form=None, allow_new_levels: bool = False, 
     """
     if type not in ("link", "response"):
         raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
-    if new_levels not in (None, "zero", "learned"):
-        raise ArgumentError(f"new_levels must be 'zero' or 'learned', got {new_levels!r}")
+    if new_levels not in (None, "conditional", "zero", "learned"):
+        raise ArgumentError(f"new_levels must be 'conditional', 'zero' or 'learned', "
+                            f"got {new_levels!r}")
     model = cached_model(fit)
     names = [t["name"] for t in model.config["tasks"]]
     if isinstance(task, str):
@@ -146,6 +181,8 @@ def predict_vi(fit, newdata=None, re_form=None, allow_new_levels: bool = False, 
             effects = learned_effects(fit, model, task, batch, newdata)
         else:
             effects = [post.mu for post in posts]
+        if newdata is not None and new_levels != "zero":
+            conditional_effects(fit, model, task, batch, newdata, effects, masks)
         for t, (post, mask) in enumerate(zip(posts, masks)):
             keep = torch.zeros(post.dim, dtype=effects[t].dtype)
             if mask is not None:

@@ -6,6 +6,8 @@
 * ``varcorr``: each term's learned prior covariance; ``ranef``: variational
   means with the posterior covariances as conditional variances;
 * ``criterion``: ``-2 ELBO`` (for a Gaussian LMM with one term: the ML deviance);
+* ``extra["structures"]``: parameters of structured priors (``rho``, ARMA
+  coefficients, GP length scale), printed by ``summary()``;
 * ``model_state``: config, options, the ``state_dict`` as arrays, history,
   tasks (families, aux values, coefficients) -- everything ``predict`` and
   ``load`` need, as plain data.
@@ -92,6 +94,18 @@ def expanded_names(names, n_eta: int, levels) -> list[str]:
     return [f"{name}:{lab}" for name in names for lab in labels]
 
 
+def structure_parameters(design, model: VIModel) -> list[dict]:
+    """Fitted parameters of the first task's structured priors beyond ``Sigma``
+    (``rho``, ARMA coefficients, GP length scale), one record per such term."""
+    out = []
+    for term, post in zip(design.terms, model.posteriors[0]):
+        parameters = post.prior.extra_parameters()
+        if parameters:
+            out.append({"group": term.group, "term": term.term.text,
+                        "covariance": term.term.covariance, "parameters": parameters})
+    return out
+
+
 def build_fit(design, tasks, model: VIModel, batch: Batch, opts: VIOptions, history: list[dict],
               optimizer: str, seed: int) -> MixedFit:
     """Map the trained model to a ``MixedFit``."""
@@ -128,6 +142,7 @@ def build_fit(design, tasks, model: VIModel, batch: Batch, opts: VIOptions, hist
                                           beta=model.beta(k).detach().cpu().numpy())
                                      for k, task in enumerate(tasks)]}
     beta = model.beta(0).detach().cpu().numpy().reshape(-1)
+    structures = structure_parameters(design, model)
     return MixedFit(method="vi", family=first.family.name, formula=design.spec.formula,
                     response_name=first.name if len(tasks) > 1 else design.response_name,
                     fixed_names=tuple(expanded_names(design.fixed_names, n_eta, spec["levels"])),
@@ -139,5 +154,6 @@ def build_fit(design, tasks, model: VIModel, batch: Batch, opts: VIOptions, hist
                     optimizer={"optimizer": optimizer, "epochs": len(history),
                                "objective": last.get("objective"), "neg_elbo": neg_elbo,
                                "seed": seed},
-                    singular=False, messages=messages, extra={"aux": aux},
+                    singular=False, messages=messages,
+                    extra={"aux": aux, **({"structures": structures} if structures else {})},
                     model_state=state)

@@ -31,12 +31,20 @@ SAA_TOL = 1e-7
 ADAM_MAX_HALVINGS = 10
 
 
+def improved(value: float, best: float) -> bool:
+    """Whether ``value`` beats ``best`` by the relative margin ``ADAM_MIN_IMPROVEMENT``
+    (any finite value beats ``best = inf``)."""
+    if not math.isfinite(best):
+        return math.isfinite(value) or best > value
+    return value < best - ADAM_MIN_IMPROVEMENT * abs(best)
+
+
 def pick_optimizer(model: VIModel, opts: VIOptions, full_batch: bool) -> str:
     """``"lbfgs"`` or ``"adam"`` for ``opts.optimizer == "auto"``: L-BFGS for a linear
-    backbone fitted full batch, Adam otherwise."""
+    or GSEM backbone fitted full batch, Adam otherwise."""
     if opts.optimizer != "auto":
         return opts.optimizer
-    simple = opts.backbone == "linear" and opts.kl_anneal_epochs == 0
+    simple = opts.backbone in ("linear", "gsem") and opts.kl_anneal_epochs == 0
     return "lbfgs" if full_batch and simple and opts.validation_split == 0.0 else "adam"
 
 
@@ -147,14 +155,14 @@ def fit_adam(model: VIModel, train: Batch, valid: Batch | None, opts: VIOptions,
         bar.set_postfix(objective=f"{total:.6g}")
         annealing = epoch + 1 < opts.kl_anneal_epochs
         if valid is not None and not annealing:
-            if val < best_val - ADAM_MIN_IMPROVEMENT * abs(best_val):
+            if improved(val, best_val):
                 best_val, bad_val = val, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 bad_val += 1
                 if bad_val >= opts.patience:
                     break
-        if total < best - ADAM_MIN_IMPROVEMENT * abs(best):
+        if improved(total, best):
             best, bad = total, 0
         elif not annealing:
             bad += 1
@@ -169,3 +177,32 @@ def fit_adam(model: VIModel, train: Batch, valid: Batch | None, opts: VIOptions,
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def run_training(model: VIModel, train: Batch, valid: Batch | None, opts: VIOptions,
+                 optimizer: str, batch_size: int, generator: torch.Generator) -> list[dict]:
+    """Train with ``optimizer`` (``"lbfgs"`` or ``"adam"``) and return the history.
+
+    A backbone with a constrained structure (``Backbone.constrained``: the
+    ``gsem`` DAG) first learns it by the augmented Lagrangian of
+    ``lagrangian.py``, which then freezes it; the loop fits the rest.
+
+    Args:
+        model: The model (standardized and warm-started).
+        train: Training rows.
+        valid: Validation rows or ``None``.
+        opts: Options.
+        optimizer: ``"lbfgs"`` or ``"adam"``.
+        batch_size: Rows per Adam step.
+        generator: Random stream for batches.
+
+    Returns:
+        The history, one dict per logged step.
+    """
+    history: list[dict] = []
+    if model.backbone.constrained:
+        from tabmixr.engines.vi.lagrangian import learn_structure
+        learn_structure(model, train, opts, history)
+    if optimizer == "lbfgs":
+        return fit_lbfgs(model, train, opts, history=history)
+    return fit_adam(model, train, valid, opts, batch_size, generator, history=history)

@@ -116,3 +116,19 @@ def test_response_scale_binomial():
     assert sd == pytest.approx(0.7, rel=0.25)
     prob = fit.predict(type="response")
     np.testing.assert_allclose(prob, 1 / (1 + np.exp(-fit.predict())), rtol=1e-10)
+
+
+def test_adam_counts_the_first_epoch_as_an_improvement(data):
+    from tabmixr.engines.vi.train import improved
+
+    assert improved(1.0, float("inf")) and improved(0.9, 1.0)
+    assert not improved(1.0, 1.0) and not improved(float("nan"), float("inf"))
+    # While the objective keeps falling the learning rate is never halved and
+    # validation early stopping does not fire (it did, after `patience` epochs,
+    # when an infinite best value swallowed every improvement).
+    fit = tabmixr.tabmix("y ~ x + (1 | g)", data, method="vi", optimizer="adam", max_epochs=40,
+                         lr=0.01, patience=5, validation_split=0.2, seed=3)
+    history = fit.history()
+    assert len(history) == 40
+    assert (history["lr"] == 0.01).all()
+    assert history["objective"].iloc[-1] < history["objective"].iloc[0]

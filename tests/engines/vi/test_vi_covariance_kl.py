@@ -81,10 +81,13 @@ def test_joint_posterior_kl_matches_dense_formula():
     assert float(factor.variance(X, codes).detach()) == pytest.approx(z @ S @ z, rel=1e-12)
 
 
-def test_vi_refuses_a_structure_it_does_not_wire():
+def test_vi_refuses_a_structure_it_does_not_wire(monkeypatch):
     import pandas as pd
 
     import tabmixr
+    from tabmixr.engines.vi.engine import VIEngine
+    monkeypatch.setattr(VIEngine, "structures", tuple(s for s in VIEngine.structures if s != "kin"))
     df = pd.DataFrame({"y": [1.0, 2.0, 3.0, 2.5, 1.5, 2.2], "time": pd.Categorical(list("aabbcc"))})
+    eye = pd.DataFrame(np.eye(3), index=list("abc"), columns=list("abc"))
     with pytest.raises(EngineError, match="kin\\(1 \\| time\\).*'kin'.*method 'vi'"):
-        tabmixr.tabmix("y ~ 1 + kin(1 | time)", df, method="vi")
+        tabmixr.tabmix("y ~ 1 + kin(1 | time)", df, method="vi", relmat={"time": eye})
