@@ -183,14 +183,18 @@ def epoch_table(n: int, n_groups: int, p: int) -> None:
     # one epoch of the engine's own training loop, with its thread policy
     opts = VIOptions(backbone="mlp", hidden=(64, 64), dtype="float32", batch_size=256, max_epochs=1)
     threads = training_threads(opts.num_threads, 256, torch.device("cpu"))
-    t0 = time.perf_counter()
+    epochs = []
     with cpu_threads(threads):
-        fit_adam(model, batch, None, opts, 256, torch.Generator().manual_seed(0))
-    seconds = time.perf_counter() - t0
+        for seed in (0, 1):  # the first epoch of a process also pays torch's one-time imports
+            t0 = time.perf_counter()
+            fit_adam(model, batch, None, opts, 256, torch.Generator().manual_seed(seed))
+            epochs.append(time.perf_counter() - t0)
+    seconds = epochs[1]
     print(f"\n3. one epoch (batch 256, {n // 256 + 1} steps): {n} rows, {n_groups} groups, {p} features, "
           f"MLP 64x64, {threads or torch.get_num_threads()} thread(s)")
     print(f"{'what':32s} {'seconds':>8s}")
     print(f"{'design + tensors':32s} {setup:8.2f}")
+    print(f"{'first epoch of the process':32s} {epochs[0]:8.2f}")
     print(f"{'one training epoch':32s} {seconds:8.2f}")
     print(f"goal: epoch <= 10 s  ->  {'met' if seconds <= 10 else 'MISSED'}")
 

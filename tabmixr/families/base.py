@@ -83,6 +83,22 @@ class Family(ABC):
             aux: Unconstrained family parameters.
         """
 
+    def expected_log_lik(self, y: torch.Tensor, m: torch.Tensor, v: torch.Tensor,
+                         aux: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """``E[log p(y | eta)]`` for ``eta ~ N(m, v)`` in closed form, or ``None``.
+
+        The neural engine integrates by Gauss-Hermite quadrature where this
+        returns ``None`` (the default); a family whose expectation has a
+        closed form returns it (exact, and one evaluation instead of one per node).
+
+        Args:
+            y: Prepared response rows.
+            m: Means of the single linear predictor, ``(n,)``.
+            v: Its variances, ``(n,)``.
+            aux: Unconstrained family parameters.
+        """
+        return None
+
     @abstractmethod
     def mean(self, eta: torch.Tensor, aux: dict[str, torch.Tensor]) -> torch.Tensor:
         """E[y | eta]: ``(n,)`` (``(n, K)`` class probabilities for categorical/ordinal;

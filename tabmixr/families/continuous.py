@@ -72,6 +72,13 @@ class Gaussian(LinkFamily):
         eta = eta_vector(eta)
         return normal_log_density(as_float(y, eta), self.mu(eta), aux["log_sigma"])
 
+    def expected_log_lik(self, y: Tensor, m: Tensor, v: Tensor,
+                         aux: dict[str, Tensor]) -> Tensor | None:
+        """Identity link: ``log N(y; m, sigma) - v / (2 sigma^2)``; other links: ``None``."""
+        if self.link != "identity":
+            return None
+        return self.log_lik(y, m[:, None], aux) - 0.5 * v * torch.exp(-2.0 * aux["log_sigma"])
+
     def mean(self, eta: Tensor, aux: dict[str, Tensor]) -> Tensor:
         """``mu``."""
         return self.mu(eta)
@@ -168,6 +175,11 @@ class LogNormal(LinkFamily):
         eta = eta_vector(eta)
         log_y = torch.log(as_float(y, eta))
         return normal_log_density(log_y, self.mu(eta), aux["log_sigma"]) - log_y
+
+    def expected_log_lik(self, y: Tensor, m: Tensor, v: Tensor,
+                         aux: dict[str, Tensor]) -> Tensor:
+        """``log N(log y; m, sigma) - log y - v / (2 sigma^2)`` (the link is the identity)."""
+        return self.log_lik(y, m[:, None], aux) - 0.5 * v * torch.exp(-2.0 * aux["log_sigma"])
 
     def mean(self, eta: Tensor, aux: dict[str, Tensor]) -> Tensor:
         """``exp(mu + sigma^2 / 2)``."""

@@ -91,3 +91,23 @@ def test_vi_refuses_a_structure_it_does_not_wire(monkeypatch):
     eye = pd.DataFrame(np.eye(3), index=list("abc"), columns=list("abc"))
     with pytest.raises(EngineError, match="kin\\(1 \\| time\\).*'kin'.*method 'vi'"):
         tabmixr.tabmix("y ~ 1 + kin(1 | time)", df, method="vi", relmat={"time": eye})
+
+
+@pytest.mark.parametrize("family", ["gaussian", "lognormal"])
+def test_closed_form_expectation_equals_quadrature(family):
+    import torch
+
+    from tabmixr.engines.vi.elbo import hermite_rule
+    from tabmixr.families import get_family
+
+    fam = get_family(family)
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(50, generator=gen, dtype=torch.float64) * 3 + 0.1
+    m = torch.randn(50, generator=gen, dtype=torch.float64)
+    v = torch.rand(50, generator=gen, dtype=torch.float64) * 2
+    aux = {"log_sigma": torch.tensor(-0.3, dtype=torch.float64)}
+    z, w = hermite_rule(30, torch.float64, torch.device("cpu"))
+    eta = (m[:, None] + torch.sqrt(v)[:, None] * z[None, :]).reshape(-1, 1)
+    quad = (fam.log_lik(y.repeat_interleave(len(z)), eta, aux).reshape(-1, len(z)) * w).sum(-1)
+    torch.testing.assert_close(fam.expected_log_lik(y, m, v, aux), quad, rtol=1e-10, atol=1e-10)
+    assert get_family("poisson").expected_log_lik(y, m, v, {}) is None
