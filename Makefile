@@ -16,8 +16,9 @@ export PIP_ROOT_USER_ACTION := ignore
 R_DEBS := r-base-core r-base-dev r-cran-lme4 r-cran-reticulate r-cran-testthat \
           r-cran-nlme r-cran-mlmrev r-cran-jsonlite r-cran-roxygen2 \
           libsuitesparse-dev libopenblas-dev
-# Installed without their Recommends (r-cran-insight recommends brms, rstan and ~80 more).
-R_DEBS_LEAN := r-cran-insight
+# Installed without their Recommends (r-cran-insight recommends brms, rstan and ~80 more;
+# r-cran-performance checks our R^2 and ICC in tests/interpret).
+R_DEBS_LEAN := r-cran-insight r-cran-performance
 TORCH := torch==2.13.0
 PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17" "tqdm>=4.60" "matplotlib>=3.6" "threadpoolctl>=3.1"
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.12"

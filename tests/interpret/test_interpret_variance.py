@@ -96,3 +96,31 @@ def test_logit_latent_variance():
     fit = tabmix("Reaction ~ Days + (1 | Subject)", datasets.load("sleepstudy"))
     fit.family = "binomial"
     assert variance_decomposition(fit).residual == pytest.approx(math.pi ** 2 / 3)
+
+
+def _r_performance(formula: str, dataset: str, package: str) -> dict:
+    code = f"""
+    if (!requireNamespace("performance", quietly = TRUE)) stop("performance not installed")
+    data({dataset}, package = "{package}")
+    m <- lmer({formula}, {dataset})
+    r2 <- performance::r2_nakagawa(m)
+    ic <- performance::icc(m)
+    list(marginal = unname(r2$R2_marginal), conditional = unname(r2$R2_conditional),
+         adjusted = unname(ic$ICC_adjusted), unadjusted = unname(ic$ICC_unadjusted))
+    """
+    try:
+        return r_json(code)
+    except RuntimeError as error:
+        if "performance not installed" in str(error):
+            pytest.skip("R package performance (r-cran-performance) is not installed")
+        raise
+
+
+@needs_r
+@pytest.mark.parametrize("formula, dataset, package", MODELS[:2] + MODELS[4:])
+def test_r2_and_icc_match_performance(formula, dataset, package):
+    """Issue 6 acceptance: R^2 (Nakagawa) and ICC equal performance's, live, to 1e-4."""
+    fit = tabmix(formula, datasets.load(dataset))
+    ref = _r_performance(formula, dataset, package)
+    assert r2_nakagawa(fit) == pytest.approx({k: ref[k] for k in ("marginal", "conditional")}, abs=1e-4)
+    assert icc(fit) == pytest.approx({k: ref[k] for k in ("adjusted", "unadjusted")}, abs=1e-4)
