@@ -126,3 +126,20 @@ def test_new_sites_need_usable_coordinates():
     # a term that re_form leaves out needs no coordinates
     np.testing.assert_allclose(fit.predict(new.drop(columns=["cx"]), re_form="NA", allow_new_levels=True),
                                population)
+
+
+def test_too_large_structured_term_warns_about_the_mean_field_fallback():
+    from types import SimpleNamespace
+
+    from tabmixr.engines.vi.engine import StructuredPosteriorWarning, term_posterior
+    from tabmixr.engines.vi.options import VIOptions
+    from tabmixr.engines.vi.structured import STRUCTURED_MAX_DIM
+
+    def term(n_levels):
+        return SimpleNamespace(level_data=object(), relationship=None, n_levels=n_levels, q=1,
+                               term=SimpleNamespace(text="ar1(1 | time)"))
+
+    opts = VIOptions()
+    assert term_posterior(term(STRUCTURED_MAX_DIM), opts, False, 1) == "structured"
+    with pytest.warns(StructuredPosteriorWarning, match="ar1\\(1 \\| time\\)"):
+        assert term_posterior(term(STRUCTURED_MAX_DIM + 1), opts, False, 1) == "levels"
