@@ -20,7 +20,7 @@ R_DEBS := r-base-core r-base-dev r-cran-lme4 r-cran-reticulate r-cran-testthat \
 # r-cran-performance checks our R^2 and ICC in tests/interpret).
 R_DEBS_LEAN := r-cran-insight r-cran-performance
 TORCH := torch==2.13.0
-PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17" "tqdm>=4.60" "matplotlib>=3.6" "threadpoolctl>=3.1"
+PY_DEPS := "numpy>=1.24" "scipy>=1.10" "pandas>=2.0" "formulaic>=1.0" "arviz>=0.17" "tqdm>=4.60" "matplotlib>=3.6" "threadpoolctl>=3.1" "shap>=0.44"
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.12"
 TEST_DEPS := "pytest>=8" "hypothesis>=6"
 # bench-only: CHOLMOD through scikit-sparse (< 0.4.15 builds against Debian's SuiteSparse 5),
