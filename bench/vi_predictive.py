@@ -38,7 +38,7 @@ from tabmixr.engines.vi.engine import model_config, standardize, warm_start
 from tabmixr.engines.vi.model import VIModel
 from tabmixr.engines.vi.options import VIOptions
 from tabmixr.engines.vi.tasks import make_tasks
-from tabmixr.engines.vi.threads import cpu_threads, training_threads
+from tabmixr.engines.vi.threads import cpu_threads, flush_denormals, training_threads
 from tabmixr.engines.vi.train import fit_adam
 from tabmixr.formula import parse_formula
 
@@ -184,7 +184,7 @@ def epoch_table(n: int, n_groups: int, p: int) -> None:
     opts = VIOptions(backbone="mlp", hidden=(64, 64), dtype="float32", batch_size=256, max_epochs=1)
     threads = training_threads(opts.num_threads, 256, torch.device("cpu"))
     epochs = []
-    with cpu_threads(threads):
+    with cpu_threads(threads), flush_denormals():  # as the engine trains
         for seed in (0, 1):  # the first epoch of a process also pays torch's one-time imports
             t0 = time.perf_counter()
             fit_adam(model, batch, None, opts, 256, torch.Generator().manual_seed(seed))

@@ -87,7 +87,7 @@ class CovarianceStructure(nn.Module, ABC):
 
     def quad(self, mu: torch.Tensor) -> torch.Tensor:
         """``sum_g mu_g^T Sigma^-1 mu_g`` for ``mu`` of shape ``(n_levels, q)``."""
-        A = torch.linalg.solve_triangular(self.chol(), mu.T, upper=False)
+        A = solve_lower(self.chol(), mu.T)
         return (A * A).sum()
 
     def trace(self, L_post: torch.Tensor) -> torch.Tensor:
@@ -100,7 +100,7 @@ class CovarianceStructure(nn.Module, ABC):
         # One solve with every level's columns side by side, (q, n_levels * r):
         # a batch of n_levels tiny solves costs far more than the arithmetic.
         stacked = L_post.transpose(0, 1).reshape(self.q, -1)
-        A = torch.linalg.solve_triangular(self.chol(), stacked, upper=False)
+        A = solve_lower(self.chol(), stacked)
         return (A * A).sum()
 
     def kl(self, mu: torch.Tensor, L_post: torch.Tensor) -> torch.Tensor:
@@ -194,6 +194,15 @@ class CovarianceStructure(nn.Module, ABC):
         rows, cols = np.tril_indices(self.q)
         order = np.lexsort((rows, cols))
         return L[rows[order], cols[order]]
+
+
+def solve_lower(L: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``L^-1 B`` for a lower-triangular ``(q, q)`` ``L``; a division when ``q = 1``
+    (a scalar term's KL runs at every training step, and the LAPACK call and its
+    backward cost more than the arithmetic)."""
+    if L.shape[-1] == 1:
+        return B / L[..., :1, :1]
+    return torch.linalg.solve_triangular(L, B, upper=False)
 
 
 def register_covariance(cls: type[CovarianceStructure]) -> type[CovarianceStructure]:

@@ -25,7 +25,7 @@ from tabmixr.engines.vi.options import VIOptions
 from tabmixr.engines.vi.results import build_fit
 from tabmixr.engines.vi.structured import STRUCTURED_MAX_DIM, start_structures, structure_warmup
 from tabmixr.engines.vi.tasks import Task, make_tasks
-from tabmixr.engines.vi.threads import cpu_threads, training_threads
+from tabmixr.engines.vi.threads import cpu_threads, flush_denormals, training_threads
 from tabmixr.engines.vi.train import pick_optimizer, run_training
 from tabmixr.errors import EngineError
 
@@ -318,7 +318,7 @@ class VIEngine(Engine):
             if name == "lbfgs" and batch_size < train.n:
                 raise EngineError("optimizer='lbfgs' needs full batches; leave batch_size=None "
                                   "(n <= full_batch_max) or use optimizer='adam'")
-            with cpu_threads(training_threads(opts.num_threads, batch_size, device)):
+            with cpu_threads(training_threads(opts.num_threads, batch_size, device)), flush_denormals():
                 history = structure_warmup(model, train, opts) if name == "lbfgs" else []
                 history += run_training(model, train, valid, opts, name, batch_size, generator)
             model.eval()
