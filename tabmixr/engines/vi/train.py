@@ -27,6 +27,9 @@ ADAM_MIN_IMPROVEMENT = 1e-6
 SAA_SAMPLES = 32
 #: Relative tolerance of L-BFGS on a sample-average objective (its own error is larger).
 SAA_TOL = 1e-7
+#: L-BFGS restarts (from the last finite iterate, shorter steps) before a
+#: non-finite objective is an error.
+LBFGS_RETRIES = 3
 #: Adam stops after this many learning-rate halvings.
 ADAM_MAX_HALVINGS = 10
 
@@ -90,9 +93,8 @@ def fit_lbfgs(model: VIModel, train: Batch, opts: VIOptions, params=None,
             return negative_elbo(model, train, train.n, opts.kl_weight, opts.quadrature, n_samples)
 
     params = [p for p in model.parameters() if p.requires_grad] if params is None else params
-    optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=25, history_size=50,
-                                  tolerance_grad=1e-12, tolerance_change=1e-15,
-                                  line_search_fn="strong_wolfe")
+    lr = 1.0
+    optimizer = _lbfgs(params, lr)
 
     def closure():
         optimizer.zero_grad()
@@ -103,12 +105,25 @@ def fit_lbfgs(model: VIModel, train: Batch, opts: VIOptions, params=None,
     tol = max(opts.tol, SAA_TOL) if sampled else opts.tol
     previous = float("inf")
     bar = tqdm(total=opts.max_epochs, disable=not opts.verbose, desc=f"vi {stage} (lbfgs)")
+    retries = 0
     for epoch in range(opts.max_epochs):
+        snapshot = [p.detach().clone() for p in params]
         optimizer.step(closure)
         with torch.no_grad():
             value = float(objective())
+        if not math.isfinite(value) and retries < LBFGS_RETRIES:
+            # A line search that probed an overflowing point (a posterior SD of
+            # exp(700)) can leave the iterate there: go back, forget the
+            # curvature pairs and take shorter first steps.
+            with torch.no_grad():
+                for p, saved in zip(params, snapshot):
+                    p.copy_(saved)
+            retries += 1
+            lr *= 0.25
+            optimizer = _lbfgs(params, lr)
+            continue
         _check_finite(value, epoch)
-        history.append({"stage": stage, "epoch": epoch, "objective": value, "lr": 1.0,
+        history.append({"stage": stage, "epoch": epoch, "objective": value, "lr": lr,
                         "kl_weight": opts.kl_weight, "val_loss": float("nan")})
         bar.update(1)
         bar.set_postfix(objective=f"{value:.6g}")
@@ -117,6 +132,12 @@ def fit_lbfgs(model: VIModel, train: Batch, opts: VIOptions, params=None,
         previous = value
     bar.close()
     return history
+
+
+def _lbfgs(params, lr: float) -> torch.optim.LBFGS:
+    """A fresh L-BFGS (strong Wolfe line search) with initial step ``lr``."""
+    return torch.optim.LBFGS(params, lr=lr, max_iter=25, history_size=50, tolerance_grad=1e-12,
+                             tolerance_change=1e-15, line_search_fn="strong_wolfe")
 
 
 def fit_adam(model: VIModel, train: Batch, valid: Batch | None, opts: VIOptions,
