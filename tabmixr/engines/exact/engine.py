@@ -123,6 +123,18 @@ def _term_fits(design: Design, system: BlockedSystem, theta, effects, factor, si
     return fits
 
 
+def fit_notes(singular: bool, theta: np.ndarray, gradient, lower: np.ndarray) -> list[str]:
+    """lme4's notes on a finished fit: the singular-fit message, or a convergence
+    warning when the projected gradient exceeds ``GRADIENT_TOL``."""
+    if singular:
+        return ["boundary (singular) fit: see help('isSingular')"]
+    pg = projected_gradient(theta, np.array(gradient), lower)
+    if np.max(np.abs(pg), initial=0.0) > GRADIENT_TOL:
+        return [f"Model failed to converge with max|grad| = {np.max(np.abs(pg)):.3g} "
+                f"(tol = {GRADIENT_TOL})"]
+    return []
+
+
 @register_engine
 class ExactEngine(Engine):
     """Profiled (RE)ML with a block-structured Cholesky and analytic gradient."""
@@ -196,13 +208,7 @@ class ExactEngine(Engine):
         if design.offset is not None:
             fitted = fitted + design.offset
         singular = bool(np.any(theta[layout.is_diagonal] < SINGULAR_TOL))
-        messages = list(_design_messages(design))
-        if singular:
-            messages.append("boundary (singular) fit: see help('isSingular')")
-        pg = projected_gradient(theta, np.array(opt.gradient), lower)
-        if not singular and np.max(np.abs(pg), initial=0.0) > GRADIENT_TOL:
-            messages.append(f"Model failed to converge with max|grad| = {np.max(np.abs(pg)):.3g} "
-                            f"(tol = {GRADIENT_TOL})")
+        messages = list(_design_messages(design)) + fit_notes(singular, theta, opt.gradient, lower)
         fit = MixedFit(method=method, family="gaussian", formula=design.spec.formula,
                        response_name=design.response_name, fixed_names=tuple(design.fixed_names),
                        beta=effects.beta, vcov_beta=vcov, terms=terms, sigma=sigma, theta=theta,

@@ -16,7 +16,7 @@ import numpy as np
 
 from tabmixr.design.design import Design
 from tabmixr.engines.exact.factorization import objective
-from tabmixr.engines.exact.optimize import minimize_theta, projected_gradient
+from tabmixr.engines.exact.optimize import minimize_theta
 from tabmixr.engines.exact.relationship import RelationshipState, RelationshipSystem
 from tabmixr.errors import ConvergenceError, EngineError
 from tabmixr.results.fit import MixedFit, RandomTermFit
@@ -99,7 +99,7 @@ def fit_relationship_model(design: Design, method: str, *, verbose: bool = False
         EngineError: unsupported terms (see ``check_relationship_terms``).
         ConvergenceError: no finite objective at the start.
     """
-    from tabmixr.engines.exact.engine import GRADIENT_TOL, SINGULAR_TOL
+    from tabmixr.engines.exact.engine import SINGULAR_TOL, fit_notes
 
     check_relationship_terms(design)
     t0 = time.perf_counter()
@@ -124,13 +124,7 @@ def fit_relationship_model(design: Design, method: str, *, verbose: bool = False
     if design.offset is not None:
         fitted = fitted + design.offset
     singular = bool(np.any(theta < SINGULAR_TOL))
-    notes = list(messages)
-    if singular:
-        notes.append("boundary (singular) fit: see help('isSingular')")
-    pg = projected_gradient(theta, np.array(opt.gradient), lower)
-    if not singular and np.max(np.abs(pg), initial=0.0) > GRADIENT_TOL:
-        notes.append(f"Model failed to converge with max|grad| = {np.max(np.abs(pg)):.3g} "
-                     f"(tol = {GRADIENT_TOL})")
+    notes = list(messages) + fit_notes(singular, theta, opt.gradient, lower)
     fit = MixedFit(method=method, family="gaussian", formula=design.spec.formula,
                    response_name=design.response_name, fixed_names=tuple(design.fixed_names),
                    beta=state.beta, vcov_beta=sigma ** 2 * state.S_inv, terms=terms, sigma=sigma,
