@@ -197,17 +197,18 @@ def check_grouping(terms: list[RandomTermDesign], n: int) -> None:
     """lme4's checks on grouping factors (``check.nlev.gtr.1``, ``check.nobs.vs.nlev``).
 
     A ``kin()`` term may have one level per observation (the animal model):
-    its relationship matrix identifies the variance, as in pedigreemm.
+    its relationship matrix identifies the variance, as in pedigreemm; so may an
+    ``spde()`` term (one observation per site), whose field's correlation does.
 
     Raises:
         GroupingError: A grouping factor has fewer than 2 levels, or at least
-            as many levels as observations (terms other than ``kin()``).
+            as many levels as observations (terms other than ``kin()``, ``spde()``).
     """
     for t in terms:
         if t.n_levels < 2:
             raise GroupingError(f"grouping factor {t.group!r} in term {term_label(t.term)} has "
                                 f"{t.n_levels} level(s); grouping factors must have > 1 sampled level")
-        if t.n_levels >= n and t.term.covariance != "kin":
+        if t.n_levels >= n and t.term.covariance not in ("kin", "spde"):
             raise GroupingError(f"number of levels of each grouping factor must be < number of observations "
                                 f"(grouping factor {t.group!r} has {t.n_levels} levels for {n} observations "
                                 f"in term {term_label(t.term)})")

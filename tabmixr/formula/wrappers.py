@@ -82,7 +82,8 @@ WRAPPERS: dict[str, Wrapper] = {
                                     choices=GP_KERNELS)),
                   'gp(1 | site, coords = c(x, y), kernel = "matern32")'),
     "spde": Wrapper("spde", (WrapperArg("coords", "names", required=True),
-                             WrapperArg("alpha", "choice", default=2, choices=(1, 2))),
+                             WrapperArg("alpha", "choice", default=2, choices=(1, 2)),
+                             WrapperArg("nodes", "count")),
                     "spde(1 | site, coords = c(x, y))"),
 }
 

@@ -40,6 +40,18 @@ def uses_quadrature(model: VIModel, task: int) -> bool:
     return int(model.config["tasks"][task]["n_eta"]) == 1 and len(model.embeddings) == 0
 
 
+def expectation_given(family, y, m: torch.Tensor, v: torch.Tensor, aux, n_nodes: int) -> torch.Tensor:
+    """``E[log p(y_i | eta_i)]`` per row for ``eta_i ~ N(m_i, v_i)``: the family's closed
+    form where it has one, else Gauss-Hermite quadrature with ``n_nodes`` nodes."""
+    closed = family.expected_log_lik(y, m, v, aux)
+    if closed is not None:
+        return closed
+    z, w = hermite_rule(n_nodes, m.dtype, m.device)
+    eta = m[:, None] + torch.sqrt(v)[:, None] * z[None, :]
+    ll = family.log_lik(y.repeat_interleave(len(z), dim=0), eta.reshape(-1, 1), aux)
+    return (ll.reshape(-1, len(z)) * w).sum(-1)
+
+
 def expected_loglik(model: VIModel, batch: Batch, task: int, H, n_nodes: int, n_samples: int,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """``E_q[log p(y_i | eta_i)]`` per row, ``(n,)``.
@@ -70,13 +82,7 @@ def expected_loglik(model: VIModel, batch: Batch, task: int, H, n_nodes: int, n_
             v = joint.variance(batch.term_X, batch.codes)
         if not posts:
             return family.log_lik(y, m[:, None], aux)
-        closed = family.expected_log_lik(y, m, v, aux)
-        if closed is not None:
-            return closed
-        z, w = hermite_rule(n_nodes, m.dtype, m.device)
-        eta = m[:, None] + torch.sqrt(v)[:, None] * z[None, :]
-        ll = family.log_lik(y.repeat_interleave(len(z), dim=0), eta.reshape(-1, 1), aux)
-        return (ll.reshape(-1, len(z)) * w).sum(-1)
+        return expectation_given(family, y, m, v, aux, n_nodes)
     eta = eta0.expand(n_samples, *eta0.shape)
     devs = joint.sample(n_samples) if joint is not None else None
     for t, post in enumerate(posts):

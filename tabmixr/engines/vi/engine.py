@@ -23,6 +23,7 @@ from tabmixr.engines.vi.model import Batch, VIModel
 from tabmixr.engines.vi.newlevels import level_summaries, train_new_level_net
 from tabmixr.engines.vi.options import VIOptions
 from tabmixr.engines.vi.results import build_fit
+from tabmixr.covariance.spde import grid_for_sites
 from tabmixr.engines.vi.structured import STRUCTURED_MAX_DIM, start_structures, structure_warmup
 from tabmixr.engines.vi.tasks import Task, make_tasks
 from tabmixr.engines.vi.threads import cpu_threads, flush_denormals, training_threads
@@ -60,12 +61,17 @@ def model_config(design: Design, tasks: list[Task], opts: VIOptions) -> dict[str
 
 def structure_args(term) -> dict[str, Any]:
     """A term's wrapper arguments as plain data (``{}`` for IID terms)."""
-    return {k: (list(v) if isinstance(v, tuple) else v)
+    args = {k: (list(v) if isinstance(v, tuple) else v)
             for k, v in dict(term.term.covariance_args).items()}
+    if term.term.covariance == "spde":  # the grid covering the sites (tabmixr.covariance.spde)
+        args["grid"] = grid_for_sites(term.level_data, args.get("nodes"))
+    return args
 
 
 def use_joint(design: Design, n_eta: int, opts: VIOptions) -> bool:
     """Whether a task gets one posterior over all its terms (see ``VIOptions.posterior``)."""
+    if any(t.term.covariance == "spde" for t in design.terms):
+        return False  # an spde field has its own sparse posterior over the grid
     if opts.posterior != "auto":
         return opts.posterior == "joint" and len(design.terms) > 0
     dim = sum(t.n_levels * t.q * n_eta for t in design.terms)
@@ -80,6 +86,8 @@ def term_posterior(term, opts: VIOptions, joint: bool, n_eta: int) -> str:
     posterior covers it, ``posterior="mean_field"`` asks for independent
     levels, or it has more than ``STRUCTURED_MAX_DIM`` effects.
     """
+    if getattr(term.term, "covariance", None) == "spde":
+        return "spde"
     coupled = term.level_data is not None or term.relationship is not None  # kin(): relationship
     small = term.n_levels * term.q * n_eta <= STRUCTURED_MAX_DIM
     if coupled and small and not joint and opts.posterior != "mean_field":
@@ -262,7 +270,7 @@ class VIEngine(Engine):
 
     #: Covariance structures whose prior the engine builds from the design
     #: (those needing per-level data get it from ``term.level_data``).
-    structures = ("us", "diag", "scalar", "ar1", "arma", "gp", "kin")
+    structures = ("us", "diag", "scalar", "ar1", "arma", "gp", "kin", "spde")
 
     def check_design(self, design: Design) -> None:
         """Refuse covariance structures the neural engine has no prior for yet."""

@@ -20,10 +20,11 @@ from torch import nn
 from tabmixr.engines.vi.backbones import make_backbone
 from tabmixr.engines.vi.newlevels import NewLevelNet
 from tabmixr.engines.vi.posterior import JointFactor, TermPosterior
+from tabmixr.engines.vi.spde_posterior import SpdePosterior
 from tabmixr.engines.vi.structured import StructuredPosterior
 
 #: A term's ``"posterior"`` in the config -> its posterior module.
-POSTERIORS = {"levels": TermPosterior, "structured": StructuredPosterior}
+POSTERIORS = {"levels": TermPosterior, "structured": StructuredPosterior, "spde": SpdePosterior}
 
 
 @dataclass

@@ -115,7 +115,9 @@ def conditional_effects(fit, model: VIModel, task: int, batch: Batch, newdata,
         if len(new_rows) == 0 or post.prior.level_data is None or masks[t] is None:
             continue
         _, inverse, data = new_level_data(fit.encoding.terms[t], newdata, new_rows)
-        b_new = post.prior.conditional_mean(post.mu, data).to(effects[t].dtype)
+        krige = getattr(post, "conditional_mean", None)  # spde: the posterior's own field
+        b_new = (krige(data) if krige is not None else
+                 post.prior.conditional_mean(post.mu, data)).to(effects[t].dtype)
         codes = codes.clone()
         codes[new_rows] = effects[t].shape[0] + torch.as_tensor(inverse, dtype=torch.long)
         batch.codes[t] = codes
