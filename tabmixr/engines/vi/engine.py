@@ -320,7 +320,11 @@ class VIEngine(Engine):
             valid = None if valid_idx is None else batch.rows(valid_idx.to(device))
             standardize(model, train.X)
             warm_start(model, train, opts)
-            full_batch = opts.batch_size is None and train.n <= opts.full_batch_max
+            # An spde field's posterior is refreshed from all rows at every evaluation anyway,
+            # so a linear model with one is fitted full batch (L-BFGS) at any size.
+            spde_linear = opts.backbone == "linear" and any(
+                t.term.covariance == "spde" for t in design.terms)
+            full_batch = opts.batch_size is None and (train.n <= opts.full_batch_max or spde_linear)
             batch_size = train.n if full_batch else (opts.batch_size or 256)
             name = pick_optimizer(model, opts, batch_size >= train.n)
             if name == "lbfgs" and batch_size < train.n:

@@ -158,3 +158,9 @@ def test_bad_spde_terms_raise_clear_errors(formula, match):
     df, _ = field_data(50, 1, seed=2)
     with pytest.raises(TabmixError, match=match):
         tabmixr.tabmix(formula, data=df, method="vi", seed=1)
+
+
+def test_linear_spde_model_is_fitted_full_batch_beyond_full_batch_max():
+    df, _ = field_data(120, 2, seed=6)
+    fit = tabmixr.tabmix(FORMULA, data=df, method="vi", seed=1, full_batch_max=50)
+    assert fit.optimizer["optimizer"] == "lbfgs"
