@@ -126,12 +126,18 @@ def spde_mesh_precision(
 # sire/dam: int64 parent indices, -1 unknown, every parent before its offspring.
 
 def pedigree_inbreeding(
-    sire: npt.NDArray[np.int64], dam: npt.NDArray[np.int64]
+    sire: npt.NDArray[np.int64], dam: npt.NDArray[np.int64], method: str = "auto"
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(F, d): inbreeding (Meuwissen & Luo 1992) and Mendelian-sampling variances.
+    """(F, d): inbreeding coefficients and Mendelian-sampling variances.
+
+    Args:
+        method: "sires" (all progeny of a sire at once, on the sires' closed ancestry;
+            fast when sires are few), "ancestors" (Meuwissen & Luo 1992 ancestor
+            tracing) or "auto" (the first when its O(n) cost bound is small).
 
     Raises:
-        ValueError: a parent index is not -1 and not smaller than its offspring's.
+        ValueError: a parent index is not -1 and not smaller than its offspring's,
+            or an unknown method.
     """
 
 def pedigree_ainv(

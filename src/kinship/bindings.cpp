@@ -55,14 +55,26 @@ std::int64_t checked_columns(const ValueArray& X, std::int64_t n) {
     return X.ndim() == 1 ? 1 : X.shape(1);
 }
 
-py::tuple pedigree_inbreeding(const IndexArray& sire, const IndexArray& dam) {
+py::tuple pedigree_inbreeding(const IndexArray& sire, const IndexArray& dam,
+                              const std::string& method) {
     const std::int64_t n = checked_pedigree(sire, dam);
+    InbreedingMethod how;
+    if (method == "auto") {
+        how = InbreedingMethod::automatic;
+    } else if (method == "ancestors") {
+        how = InbreedingMethod::ancestors;
+    } else if (method == "sires") {
+        how = InbreedingMethod::sires;
+    } else {
+        throw std::invalid_argument("method must be 'auto', 'ancestors' or 'sires', got '" +
+                                    method + "'");
+    }
     py::array_t<double> F(n), d(n);
     double* Fp = F.mutable_data();
     double* dp = d.mutable_data();
     {
         py::gil_scoped_release release;
-        inbreeding(sire.data(), dam.data(), n, Fp, dp);
+        inbreeding(sire.data(), dam.data(), n, Fp, dp, how);
     }
     return py::make_tuple(F, d);
 }
@@ -75,13 +87,16 @@ py::tuple pedigree_ainv(const IndexArray& sire, const IndexArray& dam, const Val
         py::gil_scoped_release release;
         out = ainv(sire.data(), dam.data(), n, d.data());
     }
-    auto copy = [](const auto& values) {
-        using T = typename std::decay_t<decltype(values)>::value_type;
-        py::array_t<T> arr(static_cast<py::ssize_t>(values.size()));
-        std::copy(values.begin(), values.end(), arr.mutable_data());
-        return arr;
+    // Hand each vector to numpy without a copy; a capsule owns it.
+    auto adopt = [](auto&& values) {
+        using Vector = std::decay_t<decltype(values)>;
+        auto* owned = new Vector(std::move(values));
+        py::capsule owner(owned, [](void* p) { delete static_cast<Vector*>(p); });
+        return py::array_t<typename Vector::value_type>(
+            static_cast<py::ssize_t>(owned->size()), owned->data(), owner);
     };
-    return py::make_tuple(copy(out.indptr), copy(out.indices), copy(out.data));
+    return py::make_tuple(adopt(std::move(out.indptr)), adopt(std::move(out.indices)),
+                          adopt(std::move(out.data)));
 }
 
 template <void (*Kernel)(const std::int64_t*, const std::int64_t*, std::int64_t, const double*,
@@ -115,7 +130,10 @@ py::array_t<double> pedigree_dense_a(const IndexArray& sire, const IndexArray& d
 
 void register_bindings(py::module_& m) {
     m.def("pedigree_inbreeding", &pedigree_inbreeding, py::arg("sire"), py::arg("dam"),
-          "Inbreeding F and Mendelian-sampling variances d (Meuwissen & Luo 1992).");
+          py::arg("method") = "auto",
+          "Inbreeding F and Mendelian-sampling variances d: by sire groups on the sires' "
+          "ancestry ('sires'), by Meuwissen & Luo's ancestor tracing ('ancestors'), or the "
+          "cheaper of the two by an O(n) cost bound ('auto').");
     m.def("pedigree_ainv", &pedigree_ainv, py::arg("sire"), py::arg("dam"), py::arg("d"),
           "A-inverse (indptr, indices, data) by Henderson's rules with Quaas' extension.");
     m.def("pedigree_a_times", &product<a_times>, py::arg("sire"), py::arg("dam"), py::arg("d"),

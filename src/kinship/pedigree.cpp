@@ -1,5 +1,7 @@
 #include "kinship/pedigree.hpp"
 
+#include "kinship/inbreeding_sires.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -33,7 +35,21 @@ void mendelian_variances(const std::int64_t* sire, const std::int64_t* dam, std:
 }
 
 void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* F,
-                double* d) {
+                double* d, InbreedingMethod method) {
+    if (method == InbreedingMethod::automatic) {
+        method = sire_group_cost(sire, dam, n) <= 1000.0 * static_cast<double>(n) + 1e6
+                     ? InbreedingMethod::sires
+                     : InbreedingMethod::ancestors;
+    }
+    if (method == InbreedingMethod::sires) {
+        inbreeding_sires(sire, dam, n, F, d);
+    } else {
+        inbreeding_ancestors(sire, dam, n, F, d);
+    }
+}
+
+void inbreeding_ancestors(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                          double* F, double* d) {
     // Generation numbers: founders 0, others 1 + the larger parent's.  A parent's
     // generation is below its offspring's, so visiting ancestors generation by
     // generation, youngest first, meets every animal after all its descendants
@@ -93,51 +109,81 @@ void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t 
 
 SymmetricCsc ainv(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
                   const double* d) {
-    // Triplets (row, col, value) of every animal's rank-one contribution.
-    struct Entry {
-        std::int64_t row;
-        double value;
-    };
-    std::vector<std::int64_t> count(n + 1, 0);
-    auto for_each_contribution = [&](auto&& emit) {
+    // Offspring lists (an animal appears twice under a selfing parent).
+    std::vector<std::int64_t> child_start(n + 1, 0);
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (sire[i] >= 0) ++child_start[sire[i] + 1];
+        if (dam[i] >= 0) ++child_start[dam[i] + 1];
+    }
+    for (std::int64_t k = 0; k < n; ++k) child_start[k + 1] += child_start[k];
+    std::vector<std::int64_t> child(child_start[n]);
+    {
+        std::vector<std::int64_t> next(child_start.begin(), child_start.end() - 1);
         for (std::int64_t i = 0; i < n; ++i) {
-            const double b = 1.0 / d[i];
-            const std::int64_t idx[3] = {i, sire[i], dam[i]};
-            const double coef[3] = {1.0, -0.5, -0.5};
-            for (int a = 0; a < 3; ++a) {
-                if (idx[a] < 0) continue;
-                for (int c = 0; c < 3; ++c) {
-                    if (idx[c] < 0) continue;
-                    emit(idx[a], idx[c], b * coef[a] * coef[c]);
-                }
-            }
+            if (sire[i] >= 0) child[next[sire[i]]++] = i;
+            if (dam[i] >= 0) child[next[dam[i]]++] = i;
+        }
+    }
+    // Animal o contributes (1 + known parents of o) entries to each of its rows,
+    // and by symmetry as many to each of its columns.
+    auto width = [&](std::int64_t o) {
+        return std::int64_t{1} + (sire[o] >= 0) + (dam[o] >= 0);
+    };
+    std::vector<std::int64_t> start(n + 1, 0);
+    for (std::int64_t o = 0; o < n; ++o) {
+        const std::int64_t w = width(o);
+        start[o + 1] += w;
+        if (sire[o] >= 0) start[sire[o] + 1] += w;
+        if (dam[o] >= 0) start[dam[o] + 1] += w;
+    }
+    for (std::int64_t k = 0; k < n; ++k) start[k + 1] += start[k];
+    std::vector<std::int64_t> rows(start[n]);
+    std::vector<double> values(start[n]);
+    std::vector<std::int64_t> next(start.begin(), start.end() - 1);
+    // Row r of animal o's contribution, scaled by r's coefficient c in (e_o - e_s/2 - e_d/2).
+    auto emit_row = [&](std::int64_t r, std::int64_t o, double c) {
+        const double b = c / d[o];
+        std::int64_t at = next[o]++;
+        rows[at] = r;
+        values[at] = b;
+        if (sire[o] >= 0) {
+            at = next[sire[o]]++;
+            rows[at] = r;
+            values[at] = -0.5 * b;
+        }
+        if (dam[o] >= 0) {
+            at = next[dam[o]]++;
+            rows[at] = r;
+            values[at] = -0.5 * b;
         }
     };
-    for_each_contribution([&](std::int64_t, std::int64_t col, double) { ++count[col + 1]; });
-    for (std::int64_t k = 0; k < n; ++k) count[k + 1] += count[k];
-    std::vector<Entry> entries(count[n]);
-    std::vector<std::int64_t> next(count.begin(), count.end() - 1);
-    for_each_contribution([&](std::int64_t row, std::int64_t col, double value) {
-        entries[next[col]++] = Entry{row, value};
-    });
+    for (std::int64_t r = 0; r < n; ++r) {
+        emit_row(r, r, 1.0);
+        for (std::int64_t e = child_start[r]; e < child_start[r + 1]; ++e) {
+            emit_row(r, child[e], -0.5);
+        }
+    }
+    // Merge the adjacent repeats of a row within each column, in place.
     SymmetricCsc out;
     out.indptr.assign(n + 1, 0);
-    out.indices.reserve(entries.size());
-    out.data.reserve(entries.size());
+    std::int64_t kept = 0;
     for (std::int64_t c = 0; c < n; ++c) {
-        auto begin = entries.begin() + count[c], end = entries.begin() + count[c + 1];
-        std::sort(begin, end, [](const Entry& a, const Entry& b) { return a.row < b.row; });
-        for (auto it = begin; it != end; ++it) {
-            if (!out.indices.empty() && static_cast<std::int64_t>(out.indices.size()) >
-                                            out.indptr[c] && out.indices.back() == it->row) {
-                out.data.back() += it->value;
+        const std::int64_t first = kept;
+        for (std::int64_t e = start[c]; e < start[c + 1]; ++e) {
+            if (kept > first && rows[kept - 1] == rows[e]) {
+                values[kept - 1] += values[e];
             } else {
-                out.indices.push_back(it->row);
-                out.data.push_back(it->value);
+                rows[kept] = rows[e];
+                values[kept] = values[e];
+                ++kept;
             }
         }
-        out.indptr[c + 1] = static_cast<std::int64_t>(out.indices.size());
+        out.indptr[c + 1] = kept;
     }
+    rows.resize(kept);
+    values.resize(kept);
+    out.indices = std::move(rows);
+    out.data = std::move(values);
     return out;
 }
 

@@ -2,8 +2,10 @@
 
 With T the unit lower triangular gene-flow matrix and D the diagonal of
 Mendelian-sampling variances (Henderson 1976), ``A = T D T'``.  Everything here
-is computed from the parent indices without forming A: inbreeding by
-Meuwissen & Luo (1992), ``A^-1`` by Henderson's rules with Quaas' (1976)
+is computed from the parent indices without forming A: inbreeding by sire
+groups on the sires' ancestry (all progeny of a sire at once, Colleau's
+indirect method; fast in populations with few sires) or by Meuwissen & Luo's
+(1992) ancestor tracing, whichever an O(n) cost bound prefers, ``A^-1`` by Henderson's rules with Quaas' (1976)
 extension, ``A x`` by Colleau's (2002) indirect method, and
 ``log det A = sum(log d)``.
 """
@@ -137,7 +139,7 @@ class Pedigree:
 
     @property
     def inbreeding(self) -> np.ndarray:
-        """Inbreeding coefficients F (Meuwissen & Luo 1992), ``A_ii = 1 + F_i``."""
+        """Inbreeding coefficients F, ``A_ii = 1 + F_i`` (kernel method "auto")."""
         return self._inbreeding_and_d[0]
 
     @property

@@ -17,3 +17,18 @@ def test_ainv_undoes_a_on_100k_animals():
     np.testing.assert_allclose(ped.ainv_times(Ax), x, atol=1e-8)
     np.testing.assert_allclose(ped.ainv() @ Ax, x, atol=1e-8)
     np.testing.assert_allclose(ped.a_times(ped.ainv_times(x)), x, atol=1e-8)
+
+
+def test_sire_groups_agree_with_ancestor_tracing_on_100k_livestock_animals():
+    from tabmixr import _kernels
+    from kinship_sim import simulate_livestock_pedigree
+
+    sire, dam = simulate_livestock_pedigree(100_000, seed=5, sire_share=0.01)
+    F_sires, d_sires = _kernels.pedigree_inbreeding(sire, dam, "sires")
+    F_ancestors, d_ancestors = _kernels.pedigree_inbreeding(sire, dam, "ancestors")
+    assert F_sires.max() > 0.1
+    np.testing.assert_allclose(F_sires, F_ancestors, atol=1e-13)
+    np.testing.assert_allclose(d_sires, d_ancestors, atol=1e-13)
+    ped = Pedigree.from_indices(sire, dam)
+    x = np.random.default_rng(1).normal(size=ped.n)
+    np.testing.assert_allclose(ped.ainv() @ ped.a_times(x), x, atol=1e-8)
