@@ -7,7 +7,10 @@ Optional group embeddings are added to the first hidden layer (TabMixNN's
 ``H_fixed + Z u``).  ``gsem`` learns a linear structural equation model
 (a DAG) among the fixed-effect columns (``gsem.py``); its heads are the
 linear parts.  Registry: ``BACKBONES`` name -> class; each class also says
-which options its config keeps (``options_from``).
+which options its config keeps (``options_from``).  ``manifold`` reads the
+rows' coordinates (and time) from named fixed-effect columns, maps them onto
+latent fields with an SPDE Matern (x AR1) prior (``manifold.py``) and feeds
+the fields' values with the features through an MLP.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from tabmixr.covariance.spde import grid_for_sites
 from tabmixr.engines.vi.gsem import LinearSEM, dag_summary
+from tabmixr.engines.vi.manifold import LatentFields
 from tabmixr.errors import EngineError
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU}
@@ -69,6 +74,13 @@ class Backbone(nn.Module):
     def summary(self) -> dict[str, Any] | None:
         """Plain data describing what the backbone learned (``None``: nothing to report)."""
         return None
+
+    def kl(self) -> torch.Tensor | None:
+        """KL term of the backbone's own latent variables (``None``: none)."""
+        return None
+
+    def set_input_scaling(self, center: torch.Tensor, scale: torch.Tensor) -> None:
+        """Called with the model's column centres and scales once they are known."""
 
 
 class LinearBackbone(Backbone):
@@ -188,8 +200,120 @@ class GSEMBackbone(Backbone):
         return {"dag": dag_summary(self.sem, self.names, self.dag_threshold)}
 
 
+class ManifoldBackbone(MLPBackbone):
+    """Latent spatial (or spatio-temporal) fields read at the rows, then an MLP.
+
+    The hidden features are ``MLP([X_std, f(x, y[, t])])``: ``f`` holds the
+    values of ``channels`` latent fields (``manifold.LatentFields``, an SPDE
+    Matern prior on a grid covering the coordinates, times an AR(1) prior
+    over equally spaced time knots when ``time`` is given), so location and
+    time can interact with the features.  The fields' KL joins the ELBO.
+    Coordinates and time are fixed-effect columns named by ``coords`` and
+    ``time``; they also keep their linear terms in ``X beta``.  Rows outside
+    the fitted grid or time range are refused at prediction.
+
+    Args:
+        p: Columns of ``X``.
+        coords: Indices of the two coordinate columns.
+        time: Index of the time column, or ``None``.
+        grid: ``[nx, ny, hx, hy, x0, y0]``.
+        knots: ``[t0, dt, K]`` or ``None``.
+        channels: Number of latent fields.
+        ranges: Their practical ranges (``None``: ``manifold.range_ladder``).
+        extent: Longer side of the coordinates' bounding box.
+        names: Names of the coordinate (and time) columns, for messages and the summary.
+        hidden, activation, dropout: As ``MLPBackbone``.
+    """
+
+    def __init__(self, p: int, coords=(0, 1), time=None, grid=None, knots=None,
+                 channels: int = 4, ranges=None, extent: float = 1.0, names=(), hidden=(64, 32),
+                 activation: str = "relu", dropout: float = 0.0, **_: object):
+        super().__init__(int(p) + int(channels), hidden=hidden, activation=activation,
+                         dropout=dropout)
+        self.coord_cols = [int(c) for c in coords]
+        self.time_col = None if time is None else int(time)
+        self.names = [str(n) for n in names]
+        self.fields = LatentFields(grid, int(channels), knots, ranges, float(extent))
+        cols = self.coord_cols + ([] if self.time_col is None else [self.time_col])
+        self.register_buffer("input_center", torch.zeros(len(cols)))
+        self.register_buffer("input_scale", torch.ones(len(cols)))
+        self._cols = cols
+
+    @classmethod
+    def options_from(cls, opts: Any, design: Any) -> dict[str, Any]:
+        """Coordinate/time columns, the grid, the time knots and the MLP options.
+
+        Raises:
+            EngineError: ``coords`` missing or not two fixed-effect columns, ``time``
+                not a fixed-effect column, non-finite values, or fewer than 3 sites.
+        """
+        names = [str(n) for n in design.fixed_names]
+
+        def column(name: str, what: str) -> int:
+            if name not in names:
+                raise EngineError(f"backbone='manifold': {what} column {name!r} is not a "
+                                  f"fixed-effect column of the formula (columns: "
+                                  f"{', '.join(names)}); add it to the formula's fixed part")
+            return names.index(name)
+
+        if opts.coords is None or isinstance(opts.coords, str) or len(opts.coords) != 2:
+            raise EngineError("backbone='manifold' needs coords=(x, y): the names of two "
+                              f"fixed-effect columns holding the rows' coordinates, got "
+                              f"{opts.coords!r}")
+        X = np.asarray(design.X, dtype=float)
+        cols = [column(str(c), "coordinate") for c in opts.coords]
+        xy = X[:, cols]
+        if not np.all(np.isfinite(xy)):
+            raise EngineError("backbone='manifold': coordinates hold NaN or Inf")
+        sites = np.unique(xy, axis=0)
+        grid = grid_for_sites(sites, opts.nodes)
+        extent = float(np.max(xy.max(axis=0) - xy.min(axis=0)))
+        out = {"coords": cols, "time": None, "grid": [float(v) for v in grid],
+               "knots": None, "channels": int(opts.field_channels), "extent": extent,
+               "ranges": None if opts.field_ranges is None else
+               [float(r) for r in opts.field_ranges],
+               "names": [str(c) for c in opts.coords], "hidden": list(opts.hidden),
+               "activation": opts.activation, "dropout": opts.dropout}
+        if opts.time is not None:
+            t_col = column(str(opts.time), "time")
+            t = X[:, t_col]
+            if not np.all(np.isfinite(t)):
+                raise EngineError(f"backbone='manifold': time column {opts.time!r} holds "
+                                  "NaN or Inf")
+            distinct = np.unique(t)
+            if distinct.size < 2:
+                raise EngineError(f"backbone='manifold': time column {opts.time!r} has a "
+                                  "single value; leave time=None")
+            K = int(min(distinct.size, opts.time_knots))
+            out.update(time=t_col, knots=[float(distinct[0]),
+                                          float(distinct[-1] - distinct[0]) / (K - 1), K])
+            out["names"].append(str(opts.time))
+        return out
+
+    def set_input_scaling(self, center: torch.Tensor, scale: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.input_center.copy_(center[self._cols])
+            self.input_scale.copy_(scale[self._cols])
+
+    def forward(self, Xs: torch.Tensor, embedded: torch.Tensor | None = None) -> torch.Tensor:
+        raw = Xs[:, self._cols] * self.input_scale + self.input_center
+        times = raw[:, 2] if self.time_col is not None else None
+        f = self.fields(raw[:, :2], times)
+        return super().forward(torch.cat([Xs, f.to(Xs.dtype)], dim=1), embedded)
+
+    def kl(self) -> torch.Tensor:
+        """KL of the latent fields (``manifold.LatentFields.kl``)."""
+        return self.fields.kl()
+
+    def summary(self) -> dict[str, Any]:
+        """``{"manifold": {...}}``: per field range, SD (and rho), the grid, the columns."""
+        out = self.fields.summary()
+        out["columns"] = list(self.names)
+        return {"manifold": out}
+
+
 BACKBONES: dict[str, type[Backbone]] = {"linear": LinearBackbone, "mlp": MLPBackbone,
-                                        "gsem": GSEMBackbone}
+                                        "gsem": GSEMBackbone, "manifold": ManifoldBackbone}
 
 
 def backbone_options(opts: Any, design: Any) -> dict[str, Any]:

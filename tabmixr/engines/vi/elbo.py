@@ -123,5 +123,8 @@ def negative_elbo(model: VIModel, batch: Batch, n_total: int, kl_weight: float =
         data = data + feature_ll.sum()
     scale = n_total / batch.n
     penalty = model.kl() + model.embedding_penalty()
+    backbone_kl = model.backbone.kl()
+    if backbone_kl is not None:
+        penalty = penalty + backbone_kl
     objective = (-scale * data + kl_weight * penalty) / n_total
     return objective if structural is None else objective + structural

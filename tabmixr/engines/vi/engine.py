@@ -126,6 +126,7 @@ def standardize(model: VIModel, X: torch.Tensor) -> None:
         if bool(ones.any()):
             model.intercept.zero_()
             model.intercept[int(torch.nonzero(ones)[0])] = 1.0
+    model.backbone.set_input_scaling(model.x_center, model.x_scale)
 
 
 def fixed_only_loss(model: VIModel, train: Batch) -> torch.Tensor:

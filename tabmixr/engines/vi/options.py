@@ -9,9 +9,11 @@ import torch
 
 from tabmixr.errors import EngineError
 
-BACKBONES = ("linear", "mlp", "gsem")
+BACKBONES = ("linear", "mlp", "gsem", "manifold")
 #: Options only the ``gsem`` backbone reads.
 GSEM_OPTIONS = ("lambda_l1", "h_tol", "rho_max", "dag_threshold", "max_outer")
+#: Options only the ``manifold`` backbone reads.
+MANIFOLD_OPTIONS = ("coords", "time", "field_channels", "field_ranges", "nodes", "time_knots")
 OPTIMIZERS = ("auto", "adam", "lbfgs")
 NEW_LEVELS = ("zero", "learned")
 POSTERIORS = ("auto", "mean_field", "joint")
@@ -72,6 +74,16 @@ class VIOptions:
         rho_max: ``gsem``: largest penalty weight ``rho`` of ``h(B)^2``.
         dag_threshold: ``gsem``: smallest absolute weight reported as an edge.
         max_outer: ``gsem``: most augmented-Lagrangian (multiplier) updates.
+        coords: ``manifold``: names of the two fixed-effect columns holding the
+            rows' coordinates (x, y).
+        time: ``manifold``: name of a fixed-effect time column (None: space only).
+        field_channels: ``manifold``: number of latent fields fed to the MLP.
+        field_ranges: ``manifold``: their practical ranges in coordinate units
+            (None: a ladder from 3 grid spacings doubling per channel; see
+            ``engines.vi.manifold``).
+        nodes: ``manifold``: grid nodes along the longer side (None: 1.5 sqrt(sites)
+            within [30, 150], as ``spde()``).
+        time_knots: ``manifold``: most time knots (equally spaced over the time range).
     """
 
     backbone: str = "linear"
@@ -105,6 +117,12 @@ class VIOptions:
     rho_max: float = 1e16
     dag_threshold: float = 0.3
     max_outer: int = 100
+    coords: tuple[str, str] | None = None
+    time: str | None = None
+    field_channels: int = 4
+    field_ranges: tuple[float, ...] | None = None
+    nodes: int | None = None
+    time_knots: int = 12
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "VIOptions":
@@ -121,6 +139,11 @@ class VIOptions:
         stray = [k for k in GSEM_OPTIONS if k in options and options.get("backbone") != "gsem"]
         if stray:
             raise EngineError(f"option(s) {', '.join(stray)} belong to backbone='gsem'; "
+                              f"got backbone={options.get('backbone', 'linear')!r}")
+        stray = [k for k in MANIFOLD_OPTIONS if k in options
+                 and options.get("backbone") != "manifold"]
+        if stray:
+            raise EngineError(f"option(s) {', '.join(stray)} belong to backbone='manifold'; "
                               f"got backbone={options.get('backbone', 'linear')!r}")
         opts = cls(**options)
         opts.check()
@@ -149,7 +172,7 @@ class VIOptions:
         for name in ("lr", "tol"):
             _range(name, getattr(self, name), 0.0, float("inf"), lo_open=True)
         for name in ("max_epochs", "patience", "n_samples", "quadrature", "full_batch_max",
-                     "joint_max_dim", "max_outer"):
+                     "joint_max_dim", "max_outer", "field_channels"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise EngineError(f"{name} must be a positive integer, got {value!r}")
@@ -170,6 +193,13 @@ class VIOptions:
         if self.group_embeddings and self.backbone != "mlp":
             raise EngineError("group_embeddings=True needs backbone='mlp' (the linear backbone "
                               "has no hidden features to add them to)")
+        if not isinstance(self.time_knots, int) or isinstance(self.time_knots, bool) \
+                or self.time_knots < 2:
+            raise EngineError(f"time_knots must be an integer >= 2, got {self.time_knots!r}")
+        if self.nodes is not None and (not isinstance(self.nodes, int) or self.nodes < 4):
+            raise EngineError(f"nodes must be an integer >= 4 or None, got {self.nodes!r}")
+        if self.coords is not None and not isinstance(self.coords, str):
+            self.coords = tuple(self.coords)
         self.torch_device()
 
     def torch_device(self) -> torch.device:
