@@ -77,6 +77,8 @@ class VIOptions:
         coords: ``manifold``: names of the two fixed-effect columns holding the
             rows' coordinates (x, y).
         time: ``manifold``: name of a fixed-effect time column (None: space only).
+            Experimental: under the mean-field posterior the learned AR(1) rho
+            tends to 0, and in our trial it did not improve on space only.
         field_channels: ``manifold``: number of latent fields fed to the MLP.
         field_ranges: ``manifold``: their practical ranges in coordinate units
             (None: a ladder from 3 grid spacings doubling per channel; see
