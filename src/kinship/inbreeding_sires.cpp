@@ -84,34 +84,23 @@ SireGroups sire_groups(const std::int64_t* sire, const std::int64_t* dam, std::i
     return g;
 }
 
-double mendelian(const std::int64_t* sire, const std::int64_t* dam, const double* F,
-                 std::int64_t i) {
-    const std::int64_t s = sire[i], m = dam[i];
-    if (s >= 0 && m >= 0) return 0.5 - 0.25 * (F[s] + F[m]);
-    if (s >= 0 || m >= 0) return 0.75 - 0.25 * F[s >= 0 ? s : m];
-    return 1.0;
-}
-
 }  // namespace
 
-double sire_group_cost(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n) {
+bool inbreeding_sires(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                      double* F, double* d, double max_cost) {
     const SireClosure c = sire_closure(sire, dam, n);
     const SireGroups g = sire_groups(sire, dam, n);
+    // Each group's youngest mate bounds its forward sweep; the sweeps bound the work.
+    std::vector<std::int64_t> last_dam(g.sire.size());
     double cost = static_cast<double>(n);
     for (std::size_t k = 0; k < g.sire.size(); ++k) {
-        const std::int64_t last_dam =
+        last_dam[k] =
             *std::max_element(g.dam.begin() + g.start[k], g.dam.begin() + g.start[k + 1]);
         cost += static_cast<double>(c.below[g.sire[k] + 1]) +
-                static_cast<double>(c.below[last_dam + 1]);
+                static_cast<double>(c.below[last_dam[k] + 1]);
     }
-    return cost;
-}
-
-void inbreeding_sires(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
-                      double* F, double* d) {
+    if (cost > max_cost) return false;
     std::fill(F, F + n, 0.0);
-    const SireClosure c = sire_closure(sire, dam, n);
-    const SireGroups g = sire_groups(sire, dam, n);
     const std::int64_t m = static_cast<std::int64_t>(c.animal.size());
     // u = T' e_s (backward), then val = T D u = A e_s (forward), both on L; slot m is
     // the unknown parent and stays 0.  val is 0 below the sire's oldest ancestor.
@@ -126,7 +115,9 @@ void inbreeding_sires(const std::int64_t* sire, const std::int64_t* dam, std::in
         const std::int64_t s = g.sire[k];
         const std::int64_t ls = c.compact[s];
         // Every L member up to s has its parents' F final (their sires precede s).
-        for (; ready <= ls; ++ready) dl[ready] = mendelian(sire, dam, F, c.animal[ready]);
+        for (; ready <= ls; ++ready) {
+            dl[ready] = mendelian_variance(sire, dam, F, c.animal[ready]);
+        }
         // Backward: u over s's ancestors, youngest first; lo = oldest ancestor touched.
         std::int64_t lo = ls;
         u[ls] = 1.0;
@@ -146,9 +137,7 @@ void inbreeding_sires(const std::int64_t* sire, const std::int64_t* dam, std::in
             }
         }
         // Forward: val = v + (val[sire] + val[dam]) / 2 up to the youngest mate.
-        const std::int64_t last_dam =
-            *std::max_element(g.dam.begin() + g.start[k], g.dam.begin() + g.start[k + 1]);
-        const std::int64_t hi = c.below[last_dam + 1];
+        const std::int64_t hi = c.below[last_dam[k] + 1];
         for (std::int64_t j = lo; j < hi; ++j) {
             val[j] += 0.5 * (val[c.sire[j]] + val[c.dam[j]]);
         }
@@ -185,6 +174,7 @@ void inbreeding_sires(const std::int64_t* sire, const std::int64_t* dam, std::in
         std::fill(val.begin() + lo, val.begin() + std::max(hi, ls + 1), 0.0);
     }
     mendelian_variances(sire, dam, n, F, d);
+    return true;
 }
 
 }  // namespace tabmixr::kinship

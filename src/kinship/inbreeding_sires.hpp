@@ -12,19 +12,17 @@
 // the depth of maternal lines: small when sires are few (artificial
 // insemination), quadratic when nearly every animal is a sire, where
 // Meuwissen & Luo's ancestor tracing (inbreeding_ancestors) is the better
-// choice; sire_group_cost() lets the caller choose.
+// choice: max_cost lets the caller fall back to it.
 #pragma once
 
 #include <cstdint>
 
 namespace tabmixr::kinship {
 
-// F and d of the pedigree (parents before offspring, -1 unknown).
-void inbreeding_sires(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
-                      double* F, double* d);
-
-// The number of array steps inbreeding_sires will take at most (sweep lengths
-// over L per sire, plus n), computed in O(n).
-double sire_group_cost(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n);
+// F and d of the pedigree (parents before offspring, -1 unknown).  First bounds
+// the work in O(n) (n plus the sweep lengths over L of every sire); when the
+// bound exceeds max_cost, returns false and leaves F and d untouched.
+bool inbreeding_sires(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
+                      double* F, double* d, double max_cost);
 
 }  // namespace tabmixr::kinship

@@ -3,6 +3,7 @@
 #include "kinship/inbreeding_sires.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -22,30 +23,19 @@ void check_parent_order(const std::int64_t* sire, const std::int64_t* dam, std::
 
 void mendelian_variances(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
                          const double* F, double* d) {
-    for (std::int64_t i = 0; i < n; ++i) {
-        const std::int64_t s = sire[i], m = dam[i];
-        if (s >= 0 && m >= 0) {
-            d[i] = 0.5 - 0.25 * (F[s] + F[m]);
-        } else if (s >= 0 || m >= 0) {
-            d[i] = 0.75 - 0.25 * F[s >= 0 ? s : m];
-        } else {
-            d[i] = 1.0;
-        }
-    }
+    for (std::int64_t i = 0; i < n; ++i) d[i] = mendelian_variance(sire, dam, F, i);
 }
 
 void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* F,
                 double* d, InbreedingMethod method) {
-    if (method == InbreedingMethod::automatic) {
-        method = sire_group_cost(sire, dam, n) <= 1000.0 * static_cast<double>(n) + 1e6
-                     ? InbreedingMethod::sires
-                     : InbreedingMethod::ancestors;
-    }
-    if (method == InbreedingMethod::sires) {
-        inbreeding_sires(sire, dam, n, F, d);
-    } else {
+    if (method == InbreedingMethod::ancestors) {
         inbreeding_ancestors(sire, dam, n, F, d);
+        return;
     }
+    const double max_cost = method == InbreedingMethod::sires
+                                ? std::numeric_limits<double>::infinity()
+                                : 1000.0 * static_cast<double>(n) + 1e6;
+    if (!inbreeding_sires(sire, dam, n, F, d, max_cost)) inbreeding_ancestors(sire, dam, n, F, d);
 }
 
 void inbreeding_ancestors(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
@@ -71,13 +61,7 @@ void inbreeding_ancestors(const std::int64_t* sire, const std::int64_t* dam, std
     };
     for (std::int64_t i = 0; i < n; ++i) {
         const std::int64_t s = sire[i], m = dam[i];
-        if (s >= 0 && m >= 0) {
-            d[i] = 0.5 - 0.25 * (F[s] + F[m]);
-        } else if (s >= 0 || m >= 0) {
-            d[i] = 0.75 - 0.25 * F[s >= 0 ? s : m];
-        } else {
-            d[i] = 1.0;
-        }
+        d[i] = mendelian_variance(sire, dam, F, i);
         if (s < 0 || m < 0) {
             F[i] = 0.0;  // a parent unknown: no common ancestor possible
             continue;

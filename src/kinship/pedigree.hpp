@@ -29,15 +29,24 @@ void inbreeding_ancestors(const std::int64_t* sire, const std::int64_t* dam, std
 enum class InbreedingMethod { automatic, ancestors, sires };
 
 // F and d by inbreeding_sires (inbreeding_sires.hpp) when its cost bound is at
-// most 1000 sweep steps per animal (about 1-3 us, what ancestor tracing costs per
+// most 1000 sweep steps per animal (plus 10^6) (about 1-3 us, what ancestor tracing costs per
 // animal at best), else by inbreeding_ancestors; or by the method named.  Measured
 // (2 cores): AI-like 10^6 animals, bound 135/animal: sires 0.37 s, ancestors 2.4 s;
 // uniform random mating 10^5 animals, bound 39,000/animal: 4.4 s vs 1.0 s.
 void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* F,
                 double* d, InbreedingMethod method = InbreedingMethod::automatic);
 
-// Mendelian-sampling variances from parents' F: 1/2 - (F_s + F_d)/4 with both
-// parents known, 3/4 - F_p/4 with one, 1 with none.
+// Mendelian-sampling variance of animal i from its parents' F: 1/2 - (F_s + F_d)/4
+// with both parents known, 3/4 - F_p/4 with one, 1 with none.
+inline double mendelian_variance(const std::int64_t* sire, const std::int64_t* dam,
+                                 const double* F, std::int64_t i) {
+    const std::int64_t s = sire[i], m = dam[i];
+    if (s >= 0 && m >= 0) return 0.5 - 0.25 * (F[s] + F[m]);
+    if (s >= 0 || m >= 0) return 0.75 - 0.25 * F[s >= 0 ? s : m];
+    return 1.0;
+}
+
+// mendelian_variance for every animal.
 void mendelian_variances(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
                          const double* F, double* d);
 

@@ -183,19 +183,28 @@ class LatentFields(nn.Module):
         diag = (inner + (1.0 - inner) * (1.0 + r * r)) / c  # 1 at the ends, 1 + rho^2 inside
         return diag, -r / c, -(K - 1) * torch.log(c)
 
+    def _pattern_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``Q_space``'s (row, col) indices, its diagonal entries' mask and their columns;
+        one grid, so one pattern for every channel (cached)."""
+        device = self.mean.device
+        cached = getattr(self, "_pattern_cache", None)
+        if cached is None or cached[0].device != device:
+            pat = self.space[0].pattern()
+            on_diag = pat["rows"] == pat["cols"]
+            cached = (torch.as_tensor(np.vstack([pat["rows"], pat["cols"]]), device=device),
+                      torch.as_tensor(on_diag, device=device),
+                      torch.as_tensor(pat["cols"][on_diag], device=device))
+            self._pattern_cache = cached
+        return cached
+
     def _space_precision(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Channel k's ``Q_space`` as a sparse tensor and its diagonal, differentiable."""
-        field = self.space[k]
-        pat = field.pattern()
-        device = self.mean.device
-        values = field.precision_values().to(self.mean.dtype)
-        idx = torch.as_tensor(np.vstack([pat["rows"], pat["cols"]]), device=device)
-        Q = torch.sparse_coo_tensor(idx, values, (self.n_nodes, self.n_nodes),
+        index, on_diag, diag_cols = self._pattern_tensors()
+        values = self.space[k].precision_values().to(self.mean.dtype)
+        Q = torch.sparse_coo_tensor(index, values, (self.n_nodes, self.n_nodes),
                                     check_invariants=False)
-        on_diag = pat["rows"] == pat["cols"]
-        diag = torch.zeros(self.n_nodes, dtype=values.dtype, device=device).index_add(
-            0, torch.as_tensor(pat["cols"][on_diag], device=device),
-            values[torch.as_tensor(on_diag, device=device)])
+        diag = torch.zeros(self.n_nodes, dtype=values.dtype, device=values.device).index_add(
+            0, diag_cols, values[on_diag])
         return Q, diag
 
     def kl(self) -> torch.Tensor:
