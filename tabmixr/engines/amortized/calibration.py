@@ -1,6 +1,7 @@
 """Conformal calibration of a trained model on simulated calibration sets.
 
-Draws ``n_sets`` data sets from the simulator (a seed not used in training),
+Draws ``n_sets`` data sets from the simulator (a seed not used in training;
+packed rows, ``summaries.sample_packed``, padded per batch afterwards),
 computes each set's posterior (flow draws, optionally importance-weighted
 with PSIS as in a fit), and learns per-parameter endpoint corrections with
 ``conformal.calibrate``.  Parameters are named on the data scale::
@@ -33,6 +34,7 @@ from tabmixr.engines.amortized.networks.model import AmortizedModel
 from tabmixr.engines.amortized.parameters import K_MAX, P_MAX, Q_MAX, GlobalParams, phi_mask
 from tabmixr.engines.amortized.posterior import sample_posterior
 from tabmixr.engines.amortized.simulator import Simulator
+from tabmixr.engines.amortized.summaries import sample_packed
 
 PARAM_NAMES = tuple([f"beta[{j}]" for j in range(P_MAX)] + [f"sd[{k}]" for k in range(Q_MAX)]
                     + [f"cor[{k}]" for k in range(K_MAX)] + ["sigma"])
@@ -81,7 +83,7 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
     truth, lower, upper, sds, means, active = [], [], [], [], [], []
     done = 0
     while done < n_sets:
-        batch = simulator.sample(min(batch_size, n_sets - done))
+        batch = sample_packed(simulator, min(batch_size, n_sets - done)).to_batch()
         draws = sample_posterior(model, batch, n_draws, g, with_effects=False)
         lw = log_weights(draws, batch.prior) if importance else None
         x = theta_vector(draws.params)

@@ -236,7 +236,7 @@ def sample_predictors(config: SimulatorConfig, fixed_mask, row_mask, g: torch.Ge
            "a_be": u(0.5, 5), "b_be": u(0.5, 5), "s_be": u(1, 10)}
     values = torch.zeros(B, J, M, dtype=dt, device=g.device)
     for f in range(len(FAMILIES)):
-        sel = fam == f
+        sel = (fam == f) & fixed_mask[:, 1:]          # inactive columns are zeroed below: never drawn
         if bool(sel.any()):
             k = int(sel.sum())
             pr = {name: v[sel].expand(k, M).contiguous() for name, v in par.items()}
@@ -280,18 +280,21 @@ class Simulator:
         """Restore a state from ``get_state``."""
         self.generator.set_state(state)
 
-    def sample(self, B: int, prior: Prior | None = None) -> Batch:
+    def sample(self, B: int, prior: Prior | None = None, structure=None) -> Batch:
         """Simulate ``B`` data sets.
 
         Args:
             B: Batch size.
             prior: Fixed hyperparameters (batch shape ``(B,)``); drawn when ``None``.
+            structure: ``(fixed_mask, re_mask, re_cols, sizes)`` from
+                ``sample_structure`` (drawn when ``None``).
 
         Returns:
             A ``Batch`` with true ``params`` and ``b``, float64 on the simulator's device.
         """
         g, cfg = self.generator, self.config
-        fixed_mask, re_mask, re_cols, sizes = sample_structure(cfg, B, g)
+        fixed_mask, re_mask, re_cols, sizes = structure if structure is not None \
+            else sample_structure(cfg, B, g)
         N = int(sizes.max())
         row_mask = torch.arange(N, device=g.device)[None, None, :] < sizes[:, :, None]
         group_mask = sizes > 0
@@ -310,3 +313,34 @@ class Simulator:
         y = mean[..., 0] + params.sigma[:, None, None] * eps
         batch.y = torch.where(row_mask, y, torch.zeros_like(y))
         return batch
+
+    def sample_bucketed(self, B: int, pool: int) -> list[Batch]:
+        """Simulate ``pool`` batches of ``B`` data sets, grouped by size to cut padding.
+
+        The structures (terms, group counts and sizes) of ``pool * B`` data
+        sets are drawn at once, sorted by their padded cost ``G * max n_g`` and
+        cut into ``pool`` batches, returned in random order.  Every data set
+        is still drawn from the configured distribution; only which data sets
+        share a batch changes, so a batch pads to its own largest group
+        instead of the whole distribution's.
+
+        Args:
+            B: Data sets per batch.
+            pool: Batches per pool.
+
+        Returns:
+            ``pool`` ``Batch`` objects.
+        """
+        g = self.generator
+        fixed_mask, re_mask, re_cols, sizes = sample_structure(self.config, B * pool, g)
+        cost = (sizes > 0).sum(1) * sizes.max(1).values
+        order = torch.argsort(cost.to(torch.float64) + 0.5 * torch.rand(B * pool, generator=g, device=g.device,
+                                                                         dtype=torch.float64))
+        chunks = order.reshape(pool, B)
+        chunks = chunks[torch.randperm(pool, generator=g, device=g.device)]
+        out = []
+        for idx in chunks:
+            s = sizes[idx]
+            s = s[:, :int((s > 0).sum(1).max())]
+            out.append(self.sample(B, structure=(fixed_mask[idx], re_mask[idx], re_cols[idx], s)))
+        return out

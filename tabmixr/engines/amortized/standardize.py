@@ -83,11 +83,40 @@ class Standardization:
         return A + is_int[:, :, None].to(A.dtype) * row[:, None, :]
 
 
-def fit_standardization(batch: Batch) -> Standardization:
-    """Centers and scales from the real rows of each data set (population SDs).
+def standardization_from_moments(n, y_center, y_var, x_center, x_var, fixed_mask, re_mask,
+                                 re_cols) -> Standardization:
+    """A ``Standardization`` from each data set's means and population variances.
 
     A constant column or response gets scale 1.  Random slopes are not
     centered when the intercept is not random (module docstring).
+
+    Args:
+        n: ``(B,)`` rows per data set.
+        y_center, y_var: ``(B,)`` response mean and variance.
+        x_center, x_var: ``(B, P_MAX)`` column means and variances.
+        fixed_mask, re_mask, re_cols: The data sets' masks.
+
+    Returns:
+        The ``Standardization``.
+    """
+    y_scale = torch.where(y_var > 0, torch.sqrt(y_var), torch.ones_like(y_var))
+    x_scale = torch.where(x_var > 1e-300, torch.sqrt(x_var), torch.ones_like(x_var))
+    active = fixed_mask.clone()
+    active[:, 0] = False
+    random_int = (re_mask & (re_cols == 0)).any(1)
+    is_random = torch.zeros_like(active)
+    is_random.scatter_(1, re_cols, re_mask)
+    centered = active & (random_int[:, None] | ~is_random)
+    x_center = torch.where(centered, x_center, torch.zeros_like(x_center))
+    x_scale = torch.where(active, x_scale, torch.ones_like(x_scale))
+    return Standardization(y_center=y_center, y_scale=y_scale, x_center=x_center, x_scale=x_scale,
+                           re_cols=re_cols, re_mask=re_mask, fixed_mask=fixed_mask, n=n)
+
+
+def fit_standardization(batch: Batch) -> Standardization:
+    """Centers and scales from the real rows of each data set (population SDs).
+
+    See ``standardization_from_moments`` for constant columns and uncentered slopes.
     """
     m = batch.row_mask
     w = m.to(batch.X.dtype)
@@ -96,21 +125,10 @@ def fit_standardization(batch: Batch) -> Standardization:
     X = torch.where(m[..., None], batch.X, torch.zeros_like(batch.X))
     y_center = y.sum((1, 2)) / n
     y_var = (((y - y_center[:, None, None]) * w) ** 2).sum((1, 2)) / n
-    y_scale = torch.where(y_var > 0, torch.sqrt(y_var), torch.ones_like(y_var))
     x_center = X.sum((1, 2)) / n[:, None]
     x_var = (((X - x_center[:, None, None, :]) * w[..., None]) ** 2).sum((1, 2)) / n[:, None]
-    x_scale = torch.where(x_var > 1e-300, torch.sqrt(x_var), torch.ones_like(x_var))
-    active = batch.fixed_mask.clone()
-    active[:, 0] = False
-    random_int = (batch.re_mask & (batch.re_cols == 0)).any(1)
-    is_random = torch.zeros_like(active)
-    is_random.scatter_(1, batch.re_cols, batch.re_mask)
-    centered = active & (random_int[:, None] | ~is_random)
-    x_center = torch.where(centered, x_center, torch.zeros_like(x_center))
-    x_scale = torch.where(active, x_scale, torch.ones_like(x_scale))
-    return Standardization(y_center=y_center, y_scale=y_scale, x_center=x_center, x_scale=x_scale,
-                           re_cols=batch.re_cols, re_mask=batch.re_mask,
-                           fixed_mask=batch.fixed_mask, n=n)
+    return standardization_from_moments(n, y_center, y_var, x_center, x_var, batch.fixed_mask,
+                                        batch.re_mask, batch.re_cols)
 
 
 def standardize_batch(batch: Batch, st: Standardization) -> Batch:
@@ -188,5 +206,5 @@ def b_to_original(b: torch.Tensor, st: Standardization) -> torch.Tensor:
     return (st.A()[:, None] @ b[..., None])[..., 0]
 
 
-__all__ = ["Standardization", "fit_standardization", "standardize_batch", "params_to_original",
-           "params_to_standard", "b_to_original"]
+__all__ = ["Standardization", "standardization_from_moments", "fit_standardization",
+           "standardize_batch", "params_to_original", "params_to_standard", "b_to_original"]

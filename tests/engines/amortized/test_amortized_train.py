@@ -62,3 +62,23 @@ def test_calibration_cli_exports_loadable_weights(tmp_path, capsys):
     assert "sigma" in text and "CE cal" in text
     model, cal = load_shipped_model(out)
     assert "sigma" in cal.names and cal.q_lower.shape == (15, 5)
+
+
+def test_row_encoder_trains_on_bucketed_batches_and_resumes_exactly(tmp_path):
+    rows = ARGS + ["--local-depth", "1", "--pool", "3"]
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    main(rows + ["--steps", "3", "--checkpoint-dir", a])
+    main(rows + ["--steps", "6", "--checkpoint-dir", a, "--resume"])
+    main(rows + ["--steps", "6", "--checkpoint-dir", b])
+    wa, wb = _weights(a), _weights(b)
+    assert wa["model_config"]["local_depth"] == 1 and any(k.startswith("local.") for k in wa["model"])
+    for k in wa["model"]:
+        assert torch.equal(wa["model"][k], wb["model"][k]), k
+
+
+def test_pool_must_divide_the_checkpoint_interval(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="multiple of pool"):
+        main(ARGS + ["--local-depth", "1", "--pool", "2", "--steps", "2",
+                     "--checkpoint-dir", str(tmp_path / "a")])
