@@ -145,6 +145,15 @@ class MixedFit(AccessorsMixin, EffectsMixin, PredictMixin, SummaryMixin, Seriali
                                    "keeps none")
         return pd.DataFrame(list(self.model_state["history"]))
 
+    def posterior_predict(self, newdata=None, allow_new_levels: bool = False, seed=None):
+        """Posterior predictive draws ``(n_draws, n_rows)`` (``amortized.draws.posterior_predict``).
+
+        Raises:
+            EngineError: the fit holds no posterior draws.
+        """
+        from tabmixr.engines.amortized.draws import posterior_predict
+        return posterior_predict(self, newdata, allow_new_levels, seed)
+
     def to_arviz(self):
         """Posterior draws (``extra["draws"]``) as an ``arviz.InferenceData``.
 

@@ -236,8 +236,12 @@ def _notes(fit) -> list[str]:
 class SummaryMixin:
     """``summary()``."""
 
-    def summary(self) -> Summary:
-        """The fit's summary (lme4's ``summary.merMod``); print it for lme4's layout."""
+    def summary(self):
+        """The fit's summary; print it for lme4's layout (``Summary``), or brms's for a
+        fit that holds posterior draws (``method="amortized"``: ``PosteriorSummary``)."""
+        if self.extra.get("draws") is not None:
+            from tabmixr.results.posterior_summary import posterior_summary_of
+            return posterior_summary_of(self)
         if self.reml:
             aictab = {"REML": float(self.criterion)}
         else:

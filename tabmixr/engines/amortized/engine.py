@@ -1,4 +1,4 @@
-"""The amortized Bayesian LMM engine (``method="amortized"``), not registered yet.
+"""The amortized Bayesian LMM engine (``method="amortized"``).
 
 Pipeline for one data set: ``realdata.batch_from_design`` -> networks ->
 ``posterior.sample_posterior`` (flow draws of the global parameters, exact
@@ -6,16 +6,17 @@ conditional draws of the random effects) -> ``importance`` (weights against
 the exact posterior, PSIS, k-hat, ESS) -> importance resampling -> ``MixedFit``
 with the draws in ``extra["draws"]`` (``draws.to_arviz``).
 
-Registration is deliberately left out (see the commented decorator below):
-the trained weights are not shipped yet, and ``tabmix(method="amortized")``
-must not answer with an untrained network.  Once ``weights/`` holds the
-trained model and its conformal calibration, uncomment ``@register_engine``
-and import this module in ``tabmixr/engines/__init__.py``.  Until then the
-engine can be used explicitly with a ``model=`` (tests, training sessions).
+The shipped weights (``weights/amortized.pt``, written by
+``calibration.py``) hold the trained model and its conformal calibration;
+a fit's ``extra["intervals"]`` holds the calibrated central intervals, which
+``posterior_summary`` reports at the calibrated levels.  Without the file a
+fit raises an ``EngineError`` that says so; ``model=`` fits with any model
+(tests, training sessions), uncalibrated.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -28,15 +29,20 @@ from tabmixr.design.design import Design
 from tabmixr.engines.amortized import realdata
 from tabmixr.engines.amortized.conformal import ConformalCalibration
 from tabmixr.engines.amortized.importance import K_HAT_THRESHOLD, log_weights, psis
+from tabmixr.engines.amortized.likelihood import index_stats
 from tabmixr.engines.amortized.networks.model import AmortizedModel, ModelConfig
-from tabmixr.engines.amortized.posterior import sample_posterior
-from tabmixr.engines.amortized.simulator import Prior
-from tabmixr.engines.base import Engine  # , register_engine
+from tabmixr.engines.amortized.parameters import Q_MAX, GlobalParams
+from tabmixr.engines.amortized.posterior import sample_effects, sample_posterior
+from tabmixr.engines.amortized.priors import make_prior, stack_priors
+from tabmixr.engines.amortized.simulator import Batch, Prior
+from tabmixr.engines.base import Engine, register_engine
 from tabmixr.errors import EngineError, SerializationError
 from tabmixr.results.fit import MixedFit, RandomTermFit
 
-#: Where the shipped weights will live (inside the package, no network access).
-WEIGHTS_FILE = os.path.join(os.path.dirname(__file__), "weights", "amortized.pt")
+#: The shipped weights (inside the package, no network access); the environment
+#: variable ``TABMIXR_AMORTIZED_WEIGHTS`` points to another file (a retrained model).
+WEIGHTS_FILE = os.environ.get("TABMIXR_AMORTIZED_WEIGHTS") or \
+    os.path.join(os.path.dirname(__file__), "weights", "amortized.pt")
 #: Version of the shipped file's layout.
 WEIGHTS_SCHEMA = 1
 
@@ -69,16 +75,26 @@ def export_weights(checkpoint: str, calibration: ConformalCalibration, out: str 
     return out
 
 
-def load_shipped_model(path: str = WEIGHTS_FILE) -> tuple[AmortizedModel, ConformalCalibration]:
+def load_shipped_model(path: str | None = None) -> tuple[AmortizedModel, ConformalCalibration]:
     """Load the shipped trained model and its conformal calibration.
+
+    Args:
+        path: The weights file (default ``WEIGHTS_FILE``).
 
     Raises:
         EngineError: no weights at ``path`` (not shipped yet).
         SerializationError: the file has an unknown schema.
     """
+    path = path or WEIGHTS_FILE
     if not os.path.exists(path):
         raise EngineError("method='amortized' has no trained weights in this installation yet "
                           f"(expected {path}); use method='reml' or method='vi'")
+    return _load_cached(os.path.abspath(path), os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, _mtime_ns: int) -> tuple[AmortizedModel, ConformalCalibration]:
+    """``load_shipped_model`` once per file version (the model is read-only in inference)."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("schema") != WEIGHTS_SCHEMA:
         raise SerializationError(f"amortized weights {path} have schema {state.get('schema')!r}, "
@@ -103,7 +119,99 @@ def _theta(cov: np.ndarray, sigma: float) -> np.ndarray:
     return L.T[np.triu_indices(len(cov))]
 
 
-# @register_engine  -- not until trained weights ship (module docstring)
+def calibration_names(design: Design) -> dict[str, str]:
+    """Map the fit's draw names (``b_x``, ``sd_g__x``, ``cor_g__x__z``, ``sigma``) to ``PARAM_NAMES``."""
+    term = design.terms[0]
+    names = {f"b_{n}": f"beta[{j}]" for j, n in enumerate(design.fixed_names)}
+    names.update({f"sd_{term.group}__{c}": f"sd[{k}]" for k, c in enumerate(term.columns)})
+    rows, cols = torch.tril_indices(Q_MAX, Q_MAX, offset=-1).tolist()
+    for k, (i, j) in enumerate(zip(rows, cols)):
+        if i < term.q:
+            names[f"cor_{term.group}__{term.columns[j]}__{term.columns[i]}"] = f"cor[{k}]"
+    names["sigma"] = "sigma"
+    return names
+
+
+def calibrated_intervals(draws: dict, design: Design, calibration: ConformalCalibration) -> dict:
+    """Conformally calibrated central intervals of every global parameter.
+
+    Args:
+        draws: The fit's (unweighted, resampled) draws by name.
+        design: The design (names of the columns and the term).
+        calibration: The shipped calibration.
+
+    Returns:
+        ``{name: {level: (lower, upper)}}`` for ``level = 1 - alpha`` over the
+        calibrated alphas; endpoints are clipped to the parameter's range
+        (SDs at 0, correlations at +-1), which never loses coverage.
+    """
+    out = {}
+    for name, cal_name in calibration_names(design).items():
+        x = np.asarray(draws[name], dtype=float)
+        sd = float(x.std(ddof=1)) if len(x) > 1 else 0.0
+        levels = {}
+        for alpha in calibration.alphas:
+            lo, hi = np.quantile(x, [alpha / 2, 1 - alpha / 2])
+            lo, hi = calibration.adjust(cal_name, alpha, lo, hi, sd)
+            lo, hi = float(lo), float(hi)
+            if name.startswith("sd_") or name == "sigma":
+                lo = max(lo, 0.0)
+            if name.startswith("cor_"):
+                lo, hi = max(lo, -1.0), min(hi, 1.0)
+            levels[round(1 - alpha, 10)] = (lo, hi)
+        out[name] = levels
+    return out
+
+
+def global_draws(design: Design, draws, idx: torch.Tensor, i: int) -> dict[str, np.ndarray]:
+    """brms-named draws ``idx`` of data set ``i``'s global parameters (``b_``, ``sd_``, ``cor_``, ``sigma``)."""
+    term = design.terms[0]
+    q, par = term.q, draws.params
+    beta = par.beta[idx, i, :design.p].numpy()
+    sd = par.sd[idx, i, :q].numpy()
+    corr = par.corr[idx, i, :q, :q].numpy()
+    out = {f"b_{n}": beta[:, j] for j, n in enumerate(design.fixed_names)}
+    out.update({f"sd_{term.group}__{c}": sd[:, k] for k, c in enumerate(term.columns)})
+    for a in range(q):
+        for c in range(a):
+            out[f"cor_{term.group}__{term.columns[c]}__{term.columns[a]}"] = corr[:, a, c]
+    out["sigma"] = par.sigma[idx, i].numpy()
+    return out
+
+
+def sensitivity_table(design: Design, draws, results, n_draws: int, g: torch.Generator):
+    """Posterior summary under every prior set: rows ``(prior, parameter)``.
+
+    Columns ``Estimate, Est.Error, l-95% CI, u-95% CI`` (importance-weighted
+    draws, not calibrated: the calibration holds for the simulator's priors)
+    and each prior set's Pareto ``k_hat`` and ``ESS``.
+    """
+    import pandas as pd
+
+    rows = {}
+    for i, res in enumerate(results):
+        idx = systematic_resample(res.log_weights, n_draws, g)
+        for name, x in global_draws(design, draws, idx, i).items():
+            rows[(i, name)] = {"Estimate": x.mean(), "Est.Error": x.std(ddof=1),
+                               "l-95% CI": np.quantile(x, 0.025), "u-95% CI": np.quantile(x, 0.975),
+                               "k_hat": res.pareto_k, "ESS": res.ess}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index = pd.MultiIndex.from_tuples(table.index, names=["prior", "parameter"])
+    return table
+
+
+def repeat_batch(batch: Batch, prior: Prior) -> Batch:
+    """A one-data-set batch repeated once per prior set of ``prior`` (batch shape ``(k,)``)."""
+    k = prior.tau_e.shape[0]
+
+    def rep(v):
+        return v.expand(k, *v.shape[1:]).contiguous()
+    return Batch(X=rep(batch.X), y=rep(batch.y), row_mask=rep(batch.row_mask),
+                 group_mask=rep(batch.group_mask), fixed_mask=rep(batch.fixed_mask),
+                 re_mask=rep(batch.re_mask), re_cols=rep(batch.re_cols), prior=prior)
+
+
+@register_engine
 class AmortizedEngine(Engine):
     """Amortized posterior (metabeta-style) refined by importance sampling."""
 
@@ -124,7 +232,10 @@ class AmortizedEngine(Engine):
             method: ``"amortized"``.
             n_draws: Flow draws before importance resampling.
             seed: Seed of every random draw.
-            prior: Hyperparameters on the data scale (``realdata.default_prior``).
+            prior: Priors on the data scale: ``None`` (defaults), a dict by
+                class or a ``Prior`` (``priors.make_prior``), or a list of
+                them: the fit uses the first, and ``extra["prior_sensitivity"]``
+                summarizes the posterior under each (one network call).
             model: A model to use instead of the shipped weights.
             verbose: Unused (no optimizer).
             **options: Unknown options raise an error.
@@ -140,13 +251,22 @@ class AmortizedEngine(Engine):
             raise EngineError(f"unknown option(s) for method {method!r}: {', '.join(options)}")
         t0 = time.perf_counter()
         realdata.check_design(design)
+        specs = list(prior) if isinstance(prior, (list, tuple)) else [prior]
+        if not specs:
+            raise EngineError("prior=[] holds no prior; give a dict, a list of dicts or None")
+        priors = [make_prior(design, p) for p in specs]
+        calibration = None
         if model is None:
-            model, _calibration = load_shipped_model()   # calibrated intervals: next slice
-        prior = prior if prior is not None else realdata.default_prior(design)
-        batch = realdata.batch_from_design(design, prior)
+            model, calibration = load_shipped_model()
+        stacked = stack_priors(priors)
+        batch = realdata.batch_from_design(design, priors[0])
+        if len(priors) > 1:
+            batch = repeat_batch(batch, stacked)
         g = torch.Generator().manual_seed(int(seed))
-        draws = sample_posterior(model, batch, n_draws, g)
-        result = psis(log_weights(draws, prior)[:, 0])
+        draws = sample_posterior(model, batch, n_draws, g, with_effects=False)
+        lw = log_weights(draws, stacked)
+        results = [psis(lw[:, i]) for i in range(len(priors))]
+        result = results[0]
         if result.ess == 0:
             raise EngineError(f"none of the {n_draws} amortized posterior draws has a finite "
                               "importance weight (the data are far outside the trained model); "
@@ -158,24 +278,26 @@ class AmortizedEngine(Engine):
             warnings.warn(msg, stacklevel=2)
             messages.append(msg)
         idx = systematic_resample(result.log_weights, n_draws, g)
-        return self._to_fit(design, draws, idx, result, messages, time.perf_counter() - t0)
+        # random effects only for the kept draws, from their exact conditional
+        kept = GlobalParams(*(getattr(draws.params, f)[idx, :1] for f in ("beta", "sd", "L_corr", "sigma")))
+        b = sample_effects(kept, index_stats(draws.stats, 0), g)[:, 0]
+        fit = self._to_fit(design, draws, idx, b, result, messages, time.perf_counter() - t0)
+        if calibration is not None:
+            fit.extra["intervals"] = calibrated_intervals(fit.extra["draws"], design, calibration)
+        if len(priors) > 1:
+            fit.extra["prior_sensitivity"] = sensitivity_table(design, draws, results, n_draws, g)
+        return fit
 
-    def _to_fit(self, design, draws, idx, result, messages, seconds) -> MixedFit:
+    def _to_fit(self, design, draws, idx, b, result, messages, seconds) -> MixedFit:
         term = design.terms[0]
-        p, q = design.p, term.q
-        par = draws.params
-        beta = par.beta[idx, 0, :p].numpy()
-        sd = par.sd[idx, 0, :q].numpy()
-        corr = par.corr[idx, 0, :q, :q].numpy()
-        sigma = par.sigma[idx, 0].numpy()
-        b = draws.b[idx, 0, :, :q].numpy()
+        q = term.q
+        out = global_draws(design, draws, idx, 0)
+        beta = np.column_stack([out[f"b_{n}"] for n in design.fixed_names])
+        sd = np.column_stack([out[f"sd_{term.group}__{c}"] for c in term.columns])
+        corr = draws.params.corr[idx, 0, :q, :q].numpy()
+        sigma = out["sigma"]
+        b = b[:, :, :q].numpy()
         cov = sd[:, :, None] * corr * sd[:, None, :]
-        out = {f"b_{n}": beta[:, j] for j, n in enumerate(design.fixed_names)}
-        out.update({f"sd_{term.group}__{c}": sd[:, k] for k, c in enumerate(term.columns)})
-        for i in range(q):
-            for j in range(i):
-                out[f"cor_{term.group}__{term.columns[j]}__{term.columns[i]}"] = corr[:, i, j]
-        out["sigma"] = sigma
         out[f"r_{term.group}"] = b
         b_mean = b.mean(0)
         cond_var = np.einsum("slq,slr->lqr", b - b_mean, b - b_mean) / max(len(b) - 1, 1)

@@ -64,6 +64,13 @@ def group_stats(batch: Batch) -> GroupStats:
                       Zty=(Z * y[..., None]).sum(-2), group_mask=batch.group_mask)
 
 
+def index_stats(stats: GroupStats, i) -> GroupStats:
+    """The cross-products of data set(s) ``i`` (an int keeps a batch axis of 1)."""
+    i = slice(i, i + 1) if isinstance(i, int) else i
+    return GroupStats(*(getattr(stats, f)[i] for f in ("n", "XtX", "Xty", "yty", "ZtZ", "ZtX", "Zty",
+                                                          "group_mask")))
+
+
 def cholesky_small(M: torch.Tensor) -> torch.Tensor:
     """Lower Cholesky factor of many tiny SPD matrices ``(..., q, q)``, elementwise.
 

@@ -1,4 +1,4 @@
-"""Engine: limits, no registration without weights, a full fit with an explicit model."""
+"""Engine: limits, the error without weights, calibrated intervals, a fit with an explicit model."""
 
 import numpy as np
 import pytest
@@ -22,11 +22,48 @@ def _design(formula, data):
     return build_design(parse_formula(formula), data)
 
 
-def test_not_registered_until_weights_ship(sleep):
-    with pytest.raises(EngineError, match="unknown method 'amortized'"):
-        tabmixr.tabmix("Reaction ~ Days + (Days | Subject)", sleep, method="amortized")
+def test_registered_and_a_clear_error_without_weights(sleep, monkeypatch, tmp_path):
+    from tabmixr.engines import engine_methods
+    from tabmixr.engines.amortized import engine
+
+    assert "amortized" in engine_methods()
+    monkeypatch.setattr(engine, "WEIGHTS_FILE", str(tmp_path / "missing.pt"))
     with pytest.raises(EngineError, match="no trained weights"):
-        AmortizedEngine().fit(_design("Reaction ~ Days + (Days | Subject)", sleep))
+        tabmixr.tabmix("Reaction ~ Days + (Days | Subject)", sleep, method="amortized")
+
+
+def test_calibrated_intervals_shift_by_posterior_sd_and_stay_in_range(sleep):
+    from tabmixr.engines.amortized.calibration import PARAM_NAMES
+    from tabmixr.engines.amortized.conformal import ConformalCalibration
+    from tabmixr.engines.amortized.engine import calibrated_intervals, calibration_names
+
+    design = _design("Reaction ~ Days + (Days | Subject)", sleep)
+    names = calibration_names(design)
+    assert names == {"b_(Intercept)": "beta[0]", "b_Days": "beta[1]", "sd_Subject__(Intercept)": "sd[0]",
+                     "sd_Subject__Days": "sd[1]", "cor_Subject__(Intercept)__Days": "cor[0]",
+                     "sigma": "sigma"}
+    rng = np.random.default_rng(0)
+    draws = {"b_(Intercept)": rng.normal(250, 7, 4000), "b_Days": rng.normal(10, 1.5, 4000),
+             "sd_Subject__(Intercept)": np.abs(rng.normal(0.5, 1, 4000)),
+             "sd_Subject__Days": rng.gamma(20, 0.3, 4000), "cor_Subject__(Intercept)__Days":
+             np.tanh(rng.normal(0.5, 0.6, 4000)), "sigma": rng.gamma(50, 0.5, 4000)}
+    q = np.full((len(PARAM_NAMES), 2), 0.5)
+    cal = ConformalCalibration(names=PARAM_NAMES, alphas=(0.05, 0.5), q_lower=q, q_upper=-0.25 * q,
+                               n_calibration=np.full(len(PARAM_NAMES), 100))
+    iv = calibrated_intervals(draws, design, cal)
+    x = draws["b_Days"]
+    lo, hi = iv["b_Days"][0.95]
+    assert np.isclose(lo, np.quantile(x, 0.025) - 0.5 * x.std(ddof=1))
+    assert np.isclose(hi, np.quantile(x, 0.975) - 0.125 * x.std(ddof=1))
+    assert iv["sd_Subject__(Intercept)"][0.95][0] == 0.0                 # clipped at the boundary
+    assert iv["cor_Subject__(Intercept)__Days"][0.95][0] >= -1.0
+    assert set(iv["sigma"]) == {0.95, 0.5}
+    from types import SimpleNamespace
+    fit = SimpleNamespace(extra={"draws": draws, "intervals": iv, "ess": 100.0})
+    table = posterior_summary(fit)
+    assert table.loc["b_Days", "l-95% CI"] == lo and table.loc["b_Days", "u-95% CI"] == hi
+    raw = posterior_summary(fit, level=0.9)                               # not calibrated: quantiles
+    assert np.isclose(raw.loc["b_Days", "l-90% CI"], np.quantile(x, 0.05))
 
 
 @pytest.mark.parametrize("formula,match", [
@@ -78,3 +115,89 @@ def test_fit_with_an_explicit_model(sleep):
         exact.to_arviz()
     back = type(fit).from_dict(fit.to_dict())                 # draws survive serialization
     assert np.array_equal(back.extra["draws"]["r_Subject"], draws["r_Subject"])
+
+
+def test_priors_by_class_on_the_data_scale(sleep):
+    from tabmixr.engines.amortized.priors import make_prior
+    from tabmixr.engines.amortized.realdata import default_prior
+
+    design = _design("Reaction ~ Days + (Days | Subject)", sleep)
+    d = default_prior(design)
+    same = make_prior(design, None)
+    assert torch.equal(same.nu, d.nu) and torch.equal(same.tau_s, d.tau_s)
+    p = make_prior(design, {"Intercept": (250, 50), "b": {"Days": (5, 2)}, "sd": {"Days": 7},
+                            "sigma": 40, "cor": 2})
+    assert p.nu[0, :2].tolist() == [250, 5] and p.tau[0, :2].tolist() == [50, 2]
+    assert p.tau_s[0, 1] == 7 and p.tau_s[0, 0] == d.tau_s[0, 0]
+    assert p.tau_e[0] == 40 and p.eta[0] == 2
+    one = make_prior(design, {"sd": 3.0, "b": (0, 1)})
+    assert one.tau_s[0, :2].tolist() == [3.0, 3.0] and one.tau[0, 1] == 1
+    for spec, match in [({"slope": 1}, "unknown prior class"), ({"b": {"Day": (0, 1)}}, "'Day'"),
+                        ({"sd": {"Days": -1}}, "positive"), ({"Intercept": 3}, "pair"),
+                        ({"sigma": float("inf")}, "positive finite"), ([1], "dict by class")]:
+        with pytest.raises(EngineError, match=match):
+            make_prior(design, spec)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return AmortizedModel(ModelConfig(dim=16, heads=2, inducing=4, global_depth=1, couplings=2, hidden=16))
+
+
+def test_several_priors_in_one_call(sleep, tiny_model):
+    design = _design("Reaction ~ Days + (Days | Subject)", sleep)
+    with pytest.warns(UserWarning):
+        fit = AmortizedEngine().fit(design, model=tiny_model, n_draws=200, seed=2,
+                                    prior=[None, {"b": {"Days": (0, 1)}}, {"sigma": 5}])
+    table = fit.extra["prior_sensitivity"]
+    assert table.index.get_level_values("prior").unique().tolist() == [0, 1, 2]
+    assert set(table.loc[0].index) == {"b_(Intercept)", "b_Days", "sd_Subject__(Intercept)",
+                                       "sd_Subject__Days", "cor_Subject__(Intercept)__Days", "sigma"}
+    assert {"Estimate", "Est.Error", "l-95% CI", "u-95% CI", "k_hat", "ESS"} <= set(table.columns)
+    assert (table["l-95% CI"] <= table["u-95% CI"]).all()
+    with pytest.raises(EngineError, match="holds no prior"):
+        AmortizedEngine().fit(design, model=tiny_model, prior=[])
+
+
+def test_posterior_predict(sleep, tiny_model):
+    design = _design("Reaction ~ Days + (Days | Subject)", sleep)
+    with pytest.warns(UserWarning):
+        fit = AmortizedEngine().fit(design, model=tiny_model, n_draws=400, seed=3)
+    draws = fit.extra["draws"]
+    rep = fit.posterior_predict(seed=1)
+    assert rep.shape == (400, len(sleep))
+    b = draws["r_Subject"]
+    mean = (draws["b_(Intercept)"][:, None] + b[:, design.terms[0].codes, 0]
+            + sleep["Days"].to_numpy()[None] * (draws["b_Days"][:, None] + b[:, design.terms[0].codes, 1]))
+    se = np.sqrt((draws["sigma"] ** 2).mean() / 400)
+    assert np.abs(rep.mean(0) - mean.mean(0)).max() < 5 * se
+    assert np.array_equal(rep, fit.posterior_predict(seed=1))
+    new = sleep.head(3).copy()
+    new["Subject"] = ["newcomer"] * 3
+    new["Subject"] = new["Subject"].astype("category")
+    with pytest.raises(tabmixr.errors.NewLevelError):
+        fit.posterior_predict(newdata=new)
+    out = fit.posterior_predict(newdata=new, allow_new_levels=True, seed=0)
+    assert out.shape == (400, 3) and np.isfinite(out).all()
+
+
+def test_summary_prints_brms_layout(sleep, tiny_model):
+    design = _design("Reaction ~ Days + (Days | Subject)", sleep)
+    with pytest.warns(UserWarning):
+        fit = AmortizedEngine().fit(design, model=tiny_model, n_draws=300, seed=4)
+    fit.extra["data_name"] = "sleepstudy"
+    text = str(fit.summary())
+    lines = text.splitlines()
+    assert lines[0] == " Family: gaussian " and lines[2] == "Formula: Reaction ~ Days + (Days | Subject) "
+    assert lines[3] == "   Data: sleepstudy (Number of observations: 180) "
+    for header in ("Group-Level Effects: ", "~Subject (Number of levels: 18) ",
+                   "Population-Level Effects: ", "Family Specific Parameters: "):
+        assert header in lines
+    head = lines[lines.index("Population-Level Effects: ") + 1]
+    assert head.split() == ["Estimate", "Est.Error", "l-95%", "CI", "u-95%", "CI", "ESS"]
+    table = posterior_summary(fit)
+    row = lines[lines.index("Population-Level Effects: ") + 3].split()
+    assert row[0] == "Days" and float(row[1]) == round(table.loc["b_Days", "Estimate"], 2)
+    assert any(line.startswith("cor(Intercept,Days)") for line in lines)
+    assert any(line.startswith("sigma ") for line in lines)
