@@ -32,6 +32,7 @@ from tabmixr.engines.amortized.conformal import DEFAULT_ALPHAS, ConformalCalibra
 from tabmixr.engines.amortized.importance import log_weights, psis
 from tabmixr.engines.amortized.networks.model import AmortizedModel
 from tabmixr.engines.amortized.parameters import K_MAX, P_MAX, Q_MAX, GlobalParams, phi_mask
+from tabmixr.engines.amortized.laplace import sample_mixture_posterior
 from tabmixr.engines.amortized.posterior import sample_posterior
 from tabmixr.engines.amortized.simulator import Simulator
 from tabmixr.engines.amortized.summaries import sample_packed
@@ -61,7 +62,8 @@ def weighted_quantiles(x: torch.Tensor, w: torch.Tensor, probs) -> torch.Tensor:
 
 def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int,
                         n_draws: int = 1000, batch_size: int = 32, alphas=DEFAULT_ALPHAS,
-                        importance: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
+                        importance: bool = True, seed: int = 0,
+                        proposal: str = "mixture") -> dict[str, np.ndarray]:
     """Central posterior intervals of ``model`` on simulated sets, with the truth.
 
     Args:
@@ -73,6 +75,7 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
         alphas: Interval levels.
         importance: Weight the draws by PSIS, as a fit does.
         seed: Seed of the posterior draws.
+        proposal: ``"mixture"`` (flow + Laplace-t, as a fit) or ``"flow"``.
 
     Returns:
         Dict of arrays: ``truth``, ``mean``, ``sd``, ``active`` ``(n_sets, D)`` and
@@ -84,13 +87,16 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
     done = 0
     while done < n_sets:
         batch = sample_packed(simulator, min(batch_size, n_sets - done)).to_batch()
-        draws = sample_posterior(model, batch, n_draws, g, with_effects=False)
+        draws = sample_mixture_posterior(model, batch, n_draws, g) if proposal == "mixture" \
+            else sample_posterior(model, batch, n_draws, g, with_effects=False)
         lw = log_weights(draws, batch.prior) if importance else None
         x = theta_vector(draws.params)
         for i in range(x.shape[1]):
-            w = torch.exp(psis(lw[:, i]).log_weights) if importance else \
-                torch.full((n_draws,), 1.0 / n_draws, dtype=x.dtype)
-            xi = x[:, i]
+            finite = torch.isfinite(x[:, i]).all(-1)          # overflowed draws: no weight
+            w = torch.exp(psis(lw[:, i]).log_weights) if importance else finite.to(x.dtype)
+            w = torch.where(finite, w, torch.zeros_like(w))
+            w = w / w.sum()
+            xi = torch.where(finite[:, None], x[:, i], torch.zeros_like(x[:, i]))
             mean = (w[:, None] * xi).sum(0)
             means.append(mean)
             sds.append(torch.sqrt((w[:, None] * (xi - mean) ** 2).sum(0)))
@@ -107,7 +113,7 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
 
 def calibrate_model(model: AmortizedModel, simulator: Simulator, n_sets: int, n_draws: int = 1000,
                     batch_size: int = 32, alphas=DEFAULT_ALPHAS, importance: bool = True,
-                    seed: int = 0) -> ConformalCalibration:
+                    seed: int = 0, proposal: str = "mixture") -> ConformalCalibration:
     """Conformal endpoint corrections of ``model``'s central intervals.
 
     Arguments as ``posterior_intervals``.
@@ -115,7 +121,8 @@ def calibrate_model(model: AmortizedModel, simulator: Simulator, n_sets: int, n_
     Returns:
         ``ConformalCalibration`` over ``PARAM_NAMES``.
     """
-    iv = posterior_intervals(model, simulator, n_sets, n_draws, batch_size, alphas, importance, seed)
+    iv = posterior_intervals(model, simulator, n_sets, n_draws, batch_size, alphas, importance, seed,
+                             proposal)
     return calibrate(PARAM_NAMES, iv["truth"], iv["lower"], iv["upper"], iv["sd"], alphas,
                      iv["active"], meta={"n_draws": n_draws, "importance": importance, "seed": seed})
 
@@ -172,8 +179,12 @@ def main(argv=None) -> str:
     ap.add_argument("--n-draws", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=10_000, help="simulator seed (not the training seed)")
     ap.add_argument("--no-importance", action="store_true")
+    ap.add_argument("--proposal", default="mixture", choices=("mixture", "flow"))
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", default=WEIGHTS_FILE)
     a = ap.parse_args(argv)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     state = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     model = AmortizedModel(ModelConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
@@ -182,12 +193,13 @@ def main(argv=None) -> str:
                                  for k, v in state["simulator_config"].items()})
     imp = not a.no_importance
     cal_iv = posterior_intervals(model, Simulator(sim_cfg, seed=a.seed), a.n_sets, a.n_draws,
-                                 importance=imp, seed=a.seed)
+                                 importance=imp, seed=a.seed, proposal=a.proposal)
     cal = calibrate(PARAM_NAMES, cal_iv["truth"], cal_iv["lower"], cal_iv["upper"], cal_iv["sd"],
                     DEFAULT_ALPHAS, cal_iv["active"],
-                    meta={"n_draws": a.n_draws, "importance": imp, "seed": a.seed})
+                    meta={"n_draws": a.n_draws, "importance": imp, "seed": a.seed,
+                          "proposal": a.proposal})
     test_iv = posterior_intervals(model, Simulator(sim_cfg, seed=a.seed + 1), a.n_test, a.n_draws,
-                                  importance=imp, seed=a.seed + 1)
+                                  importance=imp, seed=a.seed + 1, proposal=a.proposal)
     r = recovery_correlation(test_iv)
     nominal = 1 - np.asarray(DEFAULT_ALPHAS)[None, :]
     ce_raw = np.nanmean(raw_coverage(test_iv) - nominal, axis=1)

@@ -29,6 +29,7 @@ from tabmixr.design.design import Design
 from tabmixr.engines.amortized import realdata
 from tabmixr.engines.amortized.conformal import ConformalCalibration
 from tabmixr.engines.amortized.importance import K_HAT_THRESHOLD, log_weights, psis
+from tabmixr.engines.amortized.laplace import sample_mixture_posterior
 from tabmixr.engines.amortized.likelihood import index_stats
 from tabmixr.engines.amortized.networks.model import AmortizedModel, ModelConfig
 from tabmixr.engines.amortized.parameters import Q_MAX, GlobalParams
@@ -43,6 +44,8 @@ from tabmixr.results.fit import MixedFit, RandomTermFit
 #: variable ``TABMIXR_AMORTIZED_WEIGHTS`` points to another file (a retrained model).
 WEIGHTS_FILE = os.environ.get("TABMIXR_AMORTIZED_WEIGHTS") or \
     os.path.join(os.path.dirname(__file__), "weights", "amortized.pt")
+#: Importance-sampling proposals of a fit.
+PROPOSALS = ("mixture", "flow")
 #: Version of the shipped file's layout.
 WEIGHTS_SCHEMA = 1
 
@@ -224,7 +227,7 @@ class AmortizedEngine(Engine):
 
     def fit(self, design: Design, method: str = "amortized", *, n_draws: int = 1000, seed: int = 0,
             prior: Prior | None = None, model: AmortizedModel | None = None,
-            verbose: bool = False, **options: Any) -> MixedFit:
+            proposal: str = "mixture", verbose: bool = False, **options: Any) -> MixedFit:
         """Posterior draws for a Gaussian LMM with one random-effect term.
 
         Args:
@@ -237,6 +240,9 @@ class AmortizedEngine(Engine):
                 them: the fit uses the first, and ``extra["prior_sensitivity"]``
                 summarizes the posterior under each (one network call).
             model: A model to use instead of the shipped weights.
+            proposal: ``"mixture"`` (the flow mixed with a Laplace-t
+                component at the exact posterior mode, ``laplace.py``) or
+                ``"flow"`` (the flow alone) as the importance-sampling proposal.
             verbose: Unused (no optimizer).
             **options: Unknown options raise an error.
 
@@ -249,6 +255,8 @@ class AmortizedEngine(Engine):
         """
         if options:
             raise EngineError(f"unknown option(s) for method {method!r}: {', '.join(options)}")
+        if proposal not in PROPOSALS:
+            raise EngineError(f"proposal={proposal!r} is not one of {', '.join(map(repr, PROPOSALS))}")
         t0 = time.perf_counter()
         realdata.check_design(design)
         specs = list(prior) if isinstance(prior, (list, tuple)) else [prior]
@@ -263,7 +271,10 @@ class AmortizedEngine(Engine):
         if len(priors) > 1:
             batch = repeat_batch(batch, stacked)
         g = torch.Generator().manual_seed(int(seed))
-        draws = sample_posterior(model, batch, n_draws, g, with_effects=False)
+        if proposal == "mixture":
+            draws = sample_mixture_posterior(model, batch, n_draws, g)
+        else:
+            draws = sample_posterior(model, batch, n_draws, g, with_effects=False)
         lw = log_weights(draws, stacked)
         results = [psis(lw[:, i]) for i in range(len(priors))]
         result = results[0]

@@ -1,5 +1,7 @@
 """Engine: limits, the error without weights, calibrated intervals, a fit with an explicit model."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -91,7 +93,7 @@ def test_fit_with_an_explicit_model(sleep):
                                        couplings=2, hidden=16))
     design = _design("Reaction ~ Days + (Days | Subject)", sleep)
     with pytest.warns(UserWarning, match="k-hat"):              # an untrained flow is a poor proposal
-        fit = AmortizedEngine().fit(design, model=model, n_draws=300, seed=1)
+        fit = AmortizedEngine().fit(design, model=model, n_draws=300, seed=1, proposal="flow")
     assert fit.method == "amortized" and list(fit.fixef().index) == ["(Intercept)", "Days"]
     draws = fit.extra["draws"]
     assert np.allclose(fit.beta, [draws["b_(Intercept)"].mean(), draws["b_Days"].mean()])
@@ -106,7 +108,7 @@ def test_fit_with_an_explicit_model(sleep):
     assert idata.posterior["r_Subject"].shape == (1, 300, 18, 2)
     assert any("k-hat" in m for m in fit.messages)
     with pytest.warns(UserWarning, match="k-hat"):
-        again = AmortizedEngine().fit(design, model=model, n_draws=300, seed=1)   # seeded
+        again = AmortizedEngine().fit(design, model=model, n_draws=300, seed=1, proposal="flow")  # seeded
     assert np.array_equal(again.beta, fit.beta)
     exact = tabmixr.tabmix("Reaction ~ Days + (Days | Subject)", sleep)
     with pytest.raises(EngineError, match="no posterior draws"):
@@ -147,7 +149,8 @@ def tiny_model():
 
 def test_several_priors_in_one_call(sleep, tiny_model):
     design = _design("Reaction ~ Days + (Days | Subject)", sleep)
-    with pytest.warns(UserWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         fit = AmortizedEngine().fit(design, model=tiny_model, n_draws=200, seed=2,
                                     prior=[None, {"b": {"Days": (0, 1)}}, {"sigma": 5}])
     table = fit.extra["prior_sensitivity"]
@@ -156,13 +159,19 @@ def test_several_priors_in_one_call(sleep, tiny_model):
                                        "sd_Subject__Days", "cor_Subject__(Intercept)__Days", "sigma"}
     assert {"Estimate", "Est.Error", "l-95% CI", "u-95% CI", "k_hat", "ESS"} <= set(table.columns)
     assert (table["l-95% CI"] <= table["u-95% CI"]).all()
+    assert (table["k_hat"] < 0.7).all()                      # the mixture proposal covers each posterior
+    est = table["Estimate"]
+    # N(0, 1) on the slope (likelihood: about 10.5 +- 1.5) pulls it to about 3; HalfNormal(5) shrinks sigma
+    assert est[(1, "b_Days")] < est[(0, "b_Days")] - 4 and 1 < est[(1, "b_Days")] < 6
+    assert est[(2, "sigma")] < 0.95 * est[(0, "sigma")]
     with pytest.raises(EngineError, match="holds no prior"):
         AmortizedEngine().fit(design, model=tiny_model, prior=[])
 
 
 def test_posterior_predict(sleep, tiny_model):
     design = _design("Reaction ~ Days + (Days | Subject)", sleep)
-    with pytest.warns(UserWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         fit = AmortizedEngine().fit(design, model=tiny_model, n_draws=400, seed=3)
     draws = fit.extra["draws"]
     rep = fit.posterior_predict(seed=1)
@@ -184,7 +193,8 @@ def test_posterior_predict(sleep, tiny_model):
 
 def test_summary_prints_brms_layout(sleep, tiny_model):
     design = _design("Reaction ~ Days + (Days | Subject)", sleep)
-    with pytest.warns(UserWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         fit = AmortizedEngine().fit(design, model=tiny_model, n_draws=300, seed=4)
     fit.extra["data_name"] = "sleepstudy"
     text = str(fit.summary())
