@@ -96,6 +96,11 @@ def brms_name(name: str) -> str:
 def run_brms(sets, workdir):
     """Fit every set with brms; returns ``({name: DataFrame}, times DataFrame)``."""
     subprocess.run(["Rscript", os.path.join(HERE, "brms_fit.R"), workdir], check=True)
+    return load_brms(sets, workdir)
+
+
+def load_brms(sets, workdir):
+    """The brms results written by ``brms_fit.R``."""
     out = {s["name"]: pd.read_csv(os.path.join(workdir, f"brms_{s['name']}.csv")).set_index("parameter")
            for s in sets}
     return out, pd.read_csv(os.path.join(workdir, "brms_times.csv")).set_index("name")
@@ -153,10 +158,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicates", type=int, default=2, help="semi-synthetic sets per source")
     ap.add_argument("--no-brms", action="store_true", help="tabmixr side only")
+    ap.add_argument("--workdir", default=None,
+                    help="keep the data sets and brms results here; brms results of identical sets "
+                         "already there are reused (their time of measurement is printed)")
+    ap.add_argument("--brms-only", action="store_true", help="fit brms and stop")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     rng = np.random.default_rng(2026)
-    workdir = tempfile.mkdtemp(prefix="tabmixr_brms_")
+    workdir = a.workdir or tempfile.mkdtemp(prefix="tabmixr_brms_")
+    os.makedirs(workdir, exist_ok=True)
     sets, frames = [], {}
     plans = [("sleepstudy_real", SOURCES[0], None)]
     plans += [(f"{src[0]}_sim{r + 1}", src, rng) for src in SOURCES for r in range(a.replicates)]
@@ -170,9 +180,22 @@ def main(argv=None):
                      "nu": prior.nu[0, :len(fixed)].tolist(), "tau": prior.tau[0, :len(fixed)].tolist(),
                      "tau_s": prior.tau_s[0, :len(random)].tolist(), "tau_e": float(prior.tau_e[0]),
                      "eta": float(prior.eta[0])})
-    with open(os.path.join(workdir, "sets.json"), "w") as f:
-        json.dump(sets, f)
-    ref, times = run_brms(sets, workdir) if not a.no_brms else ({}, None)
+    path = os.path.join(workdir, "sets.json")
+    done = os.path.join(workdir, "brms_times.csv")
+    reuse = os.path.exists(path) and os.path.exists(done) and json.load(open(path)) == json.loads(json.dumps(sets))
+    if not reuse:
+        with open(path, "w") as f:
+            json.dump(sets, f)
+    if a.no_brms:
+        ref, times = {}, None
+    elif reuse:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(done)))
+        print(f"brms results reused from {workdir} (measured {stamp})")
+        ref, times = load_brms(sets, workdir)
+    else:
+        ref, times = run_brms(sets, workdir)
+    if a.brms_only:
+        return 0
     print(f"\n{'set':<20} {'n':>5} {'G':>4} {'p':>2} {'q':>2} {'k-hat':>6} {'mean raw':>9} "
           f"{'end raw':>8} {'mean cal':>9} {'end cal':>8} {'tabmixr ms':>10} {'brms s':>7} {'ratio':>9}")
     worst = {"mean raw": 0.0, "end raw": 0.0, "mean cal": 0.0, "end cal": 0.0}
