@@ -11,7 +11,7 @@ narrow posteriors).  So the proposal is the equal mixture::
 where ``mode`` maximizes the exact log posterior density in the flow's
 coordinates ``log pi(phi)`` (``importance.py``: likelihood with the random
 effects integrated out, prior, every Jacobian), found by damped Newton
-steps started from the best flow draw, ``H`` is its Hessian there (central
+steps started from the best of the first 64 flow draws, ``H`` is its Hessian there (central
 differences of autograd gradients, all directions in one batched pass; its
 eigenvalues floored so the scale stays proper), and ``t_nu`` a multivariate
 Student-t with ``nu = 5`` on the active coordinates.  Half the draws come
@@ -47,6 +47,8 @@ TRUST = 1.0
 FD_STEP = 1e-4
 _LINE = (1.0, 0.5, 0.25, 0.1, 0.03, 0.0)
 _INACTIVE = -1e6
+#: Flow draws whose best (highest log density) starts the Newton search.
+START_DRAWS = 64
 #: Newton stops when no data set's log density rises by more than this.
 TOLERANCE = 1e-6
 
@@ -60,16 +62,24 @@ def log_target(phi: torch.Tensor, batch: Batch, st: Standardization, stats: Grou
     return torch.where(torch.isfinite(out), out, torch.full_like(out, -math.inf))
 
 
-def _gradient_and_hessian(f, phi: torch.Tensor):
-    """Gradient ``(B, D)`` and symmetric Hessian ``(B, D, D)`` of ``f`` at ``phi (B, D)``."""
-    D = phi.shape[-1]
-    E = FD_STEP * torch.eye(D, dtype=phi.dtype)
+def _gradient_and_hessian(f, phi: torch.Tensor, active: torch.Tensor | None = None):
+    """Gradient ``(B, D)`` and symmetric Hessian ``(B, D, D)`` of ``f`` at ``phi (B, D)``.
+
+    Only coordinates active in some data set are perturbed (the others' rows
+    and columns of ``H`` are 0).
+    """
+    B, D = phi.shape
+    dims = torch.arange(D) if active is None else active.bool().any(0).nonzero()[:, 0]
+    k = dims.numel()
+    E = torch.zeros(k, D, dtype=phi.dtype)
+    E[torch.arange(k), dims] = FD_STEP
     pts = torch.cat([phi[None], phi[None] + E[:, None, :], phi[None] - E[:, None, :]]).detach()
     pts.requires_grad_(True)
     with torch.enable_grad():
         val = f(pts)
         grad = torch.autograd.grad(torch.where(torch.isfinite(val), val, 0 * val).sum(), pts)[0]
-    H = ((grad[1:D + 1] - grad[D + 1:]) / (2 * FD_STEP)).permute(1, 2, 0)
+    H = torch.zeros(B, D, D, dtype=phi.dtype)
+    H[:, :, dims] = ((grad[1:k + 1] - grad[k + 1:]) / (2 * FD_STEP)).permute(1, 2, 0)
     return grad[0], 0.5 * (H + H.transpose(1, 2)), val[0].detach()
 
 
@@ -103,7 +113,7 @@ def find_mode(f, phi0: torch.Tensor, active: torch.Tensor):
     phi = phi0.clone()
     alphas = torch.tensor(_LINE, dtype=phi.dtype)
     for _ in range(NEWTON_STEPS):
-        g, H, _ = _gradient_and_hessian(f, phi)
+        g, H, _ = _gradient_and_hessian(f, phi, active)
         evals, evecs = _precision(H, active, absolute=True)
         g = torch.where(torch.isfinite(g), g, torch.zeros_like(g)) * active
         coef = torch.einsum("bdk,bd->bk", evecs, g) / evals
@@ -117,7 +127,7 @@ def find_mode(f, phi0: torch.Tensor, active: torch.Tensor):
         gain = fc[best, torch.arange(phi.shape[0])] - fc[-1]          # last alpha is 0: the old point
         if bool((torch.nan_to_num(gain, nan=0.0, posinf=1.0) < TOLERANCE).all()):
             break
-    g, H, val = _gradient_and_hessian(f, phi)
+    g, H, val = _gradient_and_hessian(f, phi, active)
     evals, evecs = _precision(H, active)
     ok = torch.isfinite(val) & torch.isfinite(phi).all(-1) & ~torch.isnan(evals).any(-1)
     return phi, evals, evecs, ok
@@ -174,14 +184,15 @@ def sample_mixture_posterior(model: AmortizedModel, batch: Batch, n_draws: int,
     with torch.no_grad():
         q = model(std, st)
         n_flow = n_draws // 2
-        phi_f, _ = q.sample_and_log_prob((n_flow,), generator)
+        phi_f, log_flow_f = q.sample_and_log_prob((n_flow,), generator)
         phi_f = phi_f.to(torch.float64) * active + 0.0
 
     def f(phi):
         return log_target(phi, batch, st, stats, batch.prior)
 
-    with torch.no_grad():
-        start = phi_f[torch.argmax(f(phi_f), 0), torch.arange(phi_f.shape[1])]
+    with torch.no_grad():                     # start at the best of a few flow draws
+        few = phi_f[:START_DRAWS]
+        start = few[torch.argmax(f(few), 0), torch.arange(phi_f.shape[1])]
     mode, evals, evecs, ok = find_mode(f, start, active)
     mm_mean, mm_evals, mm_evecs = _moment_match(phi_f, active)
     mode = torch.where(ok[:, None], mode, mm_mean)
@@ -190,7 +201,7 @@ def sample_mixture_posterior(model: AmortizedModel, batch: Batch, n_draws: int,
     phi_t = t_sample(n_draws - n_flow, mode, evals, evecs, generator)
     phi = torch.cat([phi_f, phi_t]) * active
     with torch.no_grad():
-        log_flow = q.log_prob(phi.to(model.dtype)).to(torch.float64)
+        log_flow = torch.cat([log_flow_f, q.log_prob(phi_t.to(model.dtype))]).to(torch.float64)
     log_t = t_log_prob(phi, mode, evals, evecs)
     log_q = torch.logaddexp(log_flow, log_t) - math.log(2)
     params_std, jac1 = phi_to_params(phi, batch.fixed_mask, batch.re_mask)
