@@ -290,8 +290,9 @@ class AmortizedEngine(Engine):
             messages.append(msg)
         idx = systematic_resample(result.log_weights, n_draws, g)
         # random effects only for the kept draws, from their exact conditional
-        kept = GlobalParams(*(getattr(draws.params, f)[idx, :1] for f in ("beta", "sd", "L_corr", "sigma")))
-        b = sample_effects(kept, index_stats(draws.stats, 0), g)[:, 0]   # a fresh b | theta per kept draw
+        uniq, copy = torch.unique(idx, return_inverse=True)
+        kept = GlobalParams(*(getattr(draws.params, f)[uniq, :1] for f in ("beta", "sd", "L_corr", "sigma")))
+        b = sample_effects(kept, index_stats(draws.stats, 0), g, index=copy)[:, 0]   # fresh b | theta per copy
         fit = self._to_fit(design, draws, idx, b, result, messages, time.perf_counter() - t0)
         if calibration is not None:
             fit.extra["intervals"] = calibrated_intervals(fit.extra["draws"], design, calibration)

@@ -51,18 +51,24 @@ class PosteriorDraws:
     stats: GroupStats
 
 
-def sample_effects(params: GlobalParams, stats: GroupStats, generator: torch.Generator) -> torch.Tensor:
+def sample_effects(params: GlobalParams, stats: GroupStats, generator: torch.Generator,
+                   index: torch.Tensor | None = None) -> torch.Tensor:
     """One draw of every group's random effects per global draw (module docstring).
 
     Args:
         params: Data-scale parameters ``(S, B)``.
         stats: Data-scale cross-products ``(B, G, ...)``.
         generator: Source of randomness.
+        index: Optional ``(n,)`` indices into the ``S`` draws (repeats
+            allowed, as after resampling): one independent effect draw per
+            entry, the conditional system solved once per distinct draw.
 
     Returns:
-        ``(S, B, G, Q_MAX)`` effects, zero in padded groups and inactive slots.
+        ``(S or n, B, G, Q_MAX)`` effects, zero in padded groups and inactive slots.
     """
     C, c, _, L = whitened_system(params, stats)
+    if index is not None:
+        C, c, L = C[index], c[index], L[index]
     mean_u = solve_upper_small(C, solve_lower_small(C, c))
     eps = torch.randn(mean_u.shape, generator=generator, dtype=mean_u.dtype)
     u = mean_u + solve_upper_small(C, eps)
