@@ -108,15 +108,15 @@ def load_brms(sets, workdir):
     return out, pd.read_csv(os.path.join(workdir, "brms_times.csv")).set_index("name")
 
 
-def tabmixr_fit(frame, formula, prior, seed=0):
+def tabmixr_fit(frame, formula, prior, seed=0, n_draws=1000):
     """One amortized fit and its wall time (median of 5 after a warm-up)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = tabmixr.tabmix(formula, frame, method="amortized", prior=prior, seed=seed)
+        fit = tabmixr.tabmix(formula, frame, method="amortized", prior=prior, seed=seed, n_draws=n_draws)
         times = []
         for _ in range(5):
             t0 = time.perf_counter()
-            tabmixr.tabmix(formula, frame, method="amortized", prior=prior, seed=seed)
+            tabmixr.tabmix(formula, frame, method="amortized", prior=prior, seed=seed, n_draws=n_draws)
             times.append(time.perf_counter() - t0)
     return fit, float(np.median(times))
 
@@ -166,6 +166,8 @@ def main(argv=None):
                     help="keep the data sets and brms results here; brms results of identical sets "
                          "already there are reused (their time of measurement is printed)")
     ap.add_argument("--brms-only", action="store_true", help="fit brms and stop")
+    ap.add_argument("--draws", type=int, default=1000, help="tabmixr's proposal draws per data set")
+    ap.add_argument("--no-batch", action="store_true", help="skip the batch-inference lines")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     rng = np.random.default_rng(2026)
@@ -205,7 +207,7 @@ def main(argv=None):
     worst = {"mean raw": 0.0, "end raw": 0.0, "mean cal": 0.0, "end cal": 0.0}
     for s in sets:
         frame, formula, prior = frames[s["name"]]
-        fit, secs = tabmixr_fit(frame, formula, prior)
+        fit, secs = tabmixr_fit(frame, formula, prior, n_draws=a.draws)
         cells = ["", "", "", ""]
         brms_s, ratio = "", ""
         if s["name"] in ref:
@@ -224,7 +226,9 @@ def main(argv=None):
         print("* brms time includes compiling the Stan model of that structure")
         print("worst over sets: " + ", ".join(f"{k} {v:.3f}" for k, v in worst.items())
               + "  (goals: mean <= 0.1 brms SD, endpoints <= 0.1 brms width)")
-    for proposal, n_draws in (("flow", 100), ("flow", 1000), ("mixture", 100), ("mixture", 1000)):
+    print(f"tabmixr: {a.draws} proposal draws per data set")
+    for proposal, n_draws in () if a.no_batch else (("flow", 100), ("flow", 1000), ("mixture", 100),
+                                                     ("mixture", 1000)):
         print(f"batch inference, 1000 sleepstudy-sized sets, {proposal} proposal, {n_draws} draws + "
               f"importance weights: {batch_throughput(1000, n_draws, proposal):.0f} sets/s on "
               f"{torch.get_num_threads()} threads (goal >= 1000)")
