@@ -85,7 +85,7 @@ def _brms_coef(name: str) -> str:
 
 def posterior_summary_of(fit) -> PosteriorSummary:
     """The ``PosteriorSummary`` of a fit holding draws (``extra["draws"]``)."""
-    from tabmixr.engines.amortized.draws import posterior_summary
+    from tabmixr.engines.amortized.draws import posterior_summary, uses_calibrated_intervals
 
     table = posterior_summary(fit)
     groups = []
@@ -109,11 +109,12 @@ def posterior_summary_of(fit) -> PosteriorSummary:
     k_hat = float(fit.extra.get("pareto_k", float("nan")))
     ess = float(fit.extra.get("ess", n_draws))
     data = fit.extra.get("data_name") or "data"
-    calibrated = bool(fit.extra.get("intervals"))
+    calibrated = uses_calibrated_intervals(fit)
     notes = ["Draws come from the amortized posterior, importance-weighted against the exact",
              "likelihood (Pareto-smoothed) and resampled. ESS is the importance-sampling",
-             "effective sample size" + ("; the 95% intervals are conformally calibrated." if calibrated
-                                        else "; the intervals are the draws' quantiles.")]
+             "effective sample size" + ("; importance sampling is unreliable, so the 95% intervals"
+                                        " are conformally calibrated." if calibrated
+                                        else "; the intervals are the weighted draws' quantiles.")]
     notes += [m for m in fit.messages]
     return PosteriorSummary(
         formula=deparse_formula(fit.formula), data_line=f"{data} (Number of observations: {fit.nobs})",

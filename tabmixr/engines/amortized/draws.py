@@ -23,6 +23,11 @@ def _draws(fit) -> dict[str, np.ndarray]:
     return draws
 
 
+def uses_calibrated_intervals(fit) -> bool:
+    """Does the summary report the conformally calibrated intervals (k-hat > 0.7)?"""
+    return bool(fit.extra.get("intervals")) and not fit.extra.get("pareto_k", float("inf")) <= 0.7
+
+
 def posterior_summary(fit, level: float = 0.95) -> pd.DataFrame:
     """brms-like table of the global parameters.
 
@@ -33,16 +38,18 @@ def posterior_summary(fit, level: float = 0.95) -> pd.DataFrame:
     Returns:
         DataFrame with ``Estimate``, ``Est.Error``, ``l-95% CI``, ``u-95% CI``
         (named after ``level``) and ``ESS`` (the importance-sampling effective
-        sample size, the same for every row).  At a level the shipped
-        conformal calibration covers (``fit.extra["intervals"]``: 50, 68, 80,
-        90 and 95%) the endpoints are the calibrated ones; at other levels,
-        the draws' quantiles.
+        sample size, the same for every row).  The intervals are the
+        importance-weighted draws' quantiles - the posterior itself - while
+        importance sampling is reliable (Pareto k-hat <= 0.7); otherwise, at a
+        level the shipped conformal calibration covers (``fit.extra["intervals"]``:
+        50, 68, 80, 90 and 95%), the calibrated endpoints, which cover on
+        simulated data sets whatever the proposal's quality.
 
     Raises:
         EngineError: the fit holds no draws.
     """
     draws = _draws(fit)
-    calibrated = fit.extra.get("intervals") or {}
+    calibrated = fit.extra.get("intervals") or {} if uses_calibrated_intervals(fit) else {}
     lo_name, hi_name = f"l-{round(100 * level)}% CI", f"u-{round(100 * level)}% CI"
     rows = {}
     for name, x in draws.items():
