@@ -115,7 +115,7 @@ def posterior_summary_of(fit) -> PosteriorSummary:
              "effective sample size" + ("; importance sampling is unreliable, so the 95% intervals"
                                         " are conformally calibrated." if calibrated
                                         else "; the intervals are the weighted draws' quantiles.")]
-    notes += [m for m in fit.messages]
+    notes += list(fit.messages)
     return PosteriorSummary(
         formula=deparse_formula(fit.formula), data_line=f"{data} (Number of observations: {fit.nobs})",
         draws_lines=[f"{n_draws} importance-resampled draws from the amortized posterior",

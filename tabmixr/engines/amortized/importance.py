@@ -61,12 +61,17 @@ def log_prior(params: GlobalParams, prior: Prior, fixed_mask, re_mask) -> torch.
     return lp_beta + lp_sd + lp_R + lp_sigma
 
 
+def log_posterior(params: GlobalParams, log_jac: torch.Tensor, stats, prior: Prior, fixed_mask,
+                  re_mask) -> torch.Tensor:
+    """``log pi(phi)`` up to a constant: likelihood + prior + ``log|d theta / d phi|``."""
+    return marginal_loglik(params, stats) + log_prior(params, prior, fixed_mask, re_mask) + log_jac
+
+
 def log_weights(draws: PosteriorDraws, prior: Prior) -> torch.Tensor:
     """Raw log importance weights ``(S, B)`` (module docstring)."""
     st = draws.standardization
-    loglik = marginal_loglik(draws.params, draws.stats)
-    lp = log_prior(draws.params, prior, st.fixed_mask, st.re_mask)
-    return loglik + lp + draws.log_jac - draws.log_q
+    return log_posterior(draws.params, draws.log_jac, draws.stats, prior, st.fixed_mask,
+                         st.re_mask) - draws.log_q
 
 
 def gpd_fit(x: torch.Tensor) -> tuple[float, float]:

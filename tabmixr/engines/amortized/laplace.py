@@ -27,8 +27,8 @@ import math
 
 import torch
 
-from tabmixr.engines.amortized.importance import log_prior
-from tabmixr.engines.amortized.likelihood import GroupStats, group_stats, marginal_loglik
+from tabmixr.engines.amortized.importance import log_posterior
+from tabmixr.engines.amortized.likelihood import GroupStats, group_stats
 from tabmixr.engines.amortized.networks.model import AmortizedModel
 from tabmixr.engines.amortized.parameters import phi_mask, phi_to_params
 from tabmixr.engines.amortized.posterior import PosteriorDraws
@@ -58,7 +58,7 @@ def log_target(phi: torch.Tensor, batch: Batch, st: Standardization, stats: Grou
     """``log pi(phi)`` up to a constant, ``phi (..., B, D)`` -> ``(..., B)`` (non-finite -> -inf)."""
     params_std, jac1 = phi_to_params(phi, batch.fixed_mask, batch.re_mask)
     params, jac2 = params_to_original(params_std, st)
-    out = marginal_loglik(params, stats) + log_prior(params, prior, st.fixed_mask, st.re_mask) + jac1 + jac2
+    out = log_posterior(params, jac1 + jac2, stats, prior, st.fixed_mask, st.re_mask)
     return torch.where(torch.isfinite(out), out, torch.full_like(out, -math.inf))
 
 
@@ -195,10 +195,11 @@ def sample_mixture_posterior(model: AmortizedModel, batch: Batch, n_draws: int,
         few = phi_f[:START_DRAWS]
         start = few[torch.argmax(f(few), 0), torch.arange(phi_f.shape[1])]
     mode, evals, evecs, ok = find_mode(f, start, active)
-    mm_mean, mm_evals, mm_evecs = _moment_match(phi_f, active)
-    mode = torch.where(ok[:, None], mode, mm_mean)
-    evals = torch.where(ok[:, None], evals, mm_evals)
-    evecs = torch.where(ok[:, None, None], evecs, mm_evecs)
+    if not bool(ok.all()):
+        mm_mean, mm_evals, mm_evecs = _moment_match(phi_f, active)
+        mode = torch.where(ok[:, None], mode, mm_mean)
+        evals = torch.where(ok[:, None], evals, mm_evals)
+        evecs = torch.where(ok[:, None, None], evecs, mm_evecs)
     phi_t = t_sample(n_draws - n_flow, mode, evals, evecs, generator)
     phi = torch.cat([phi_f, phi_t]) * active
     with torch.no_grad():

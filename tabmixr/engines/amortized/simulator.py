@@ -218,6 +218,17 @@ def _draw_family(f: int, pr: dict, shape, g: torch.Generator) -> torch.Tensor:
     return pr["s_be"] * rs.beta_variates(pr["a_be"], pr["b_be"], g)
 
 
+def sample_families(B: int, J: int, g: torch.Generator):
+    """Family index ``(B, J)`` of every predictor column and its random parameters ``(B, J)``."""
+    probs = torch.tensor(FAMILY_PROBS, dtype=torch.float64, device=g.device)
+    fam = torch.multinomial(probs, B * J, replacement=True, generator=g).view(B, J)
+    u = lambda lo, hi: rs.uniform(lo, hi, (B, J), g, device=g.device)  # noqa: E731
+    par = {"loc": u(-5, 5), "scale": u(0.1, 5), "df": u(3, 30), "a_u": u(-10, 10),
+           "w_u": u(0.1, 10), "p_b": u(0.05, 0.95), "r_nb": u(1, 10), "p_nb": u(0.2, 0.8),
+           "a_be": u(0.5, 5), "b_be": u(0.5, 5), "s_be": u(1, 10)}
+    return fam, par
+
+
 def sample_predictors(config: SimulatorConfig, fixed_mask, row_mask, g: torch.Generator):
     """Predictor columns with exact marginals joined by an LKJ rank copula.
 
@@ -228,12 +239,8 @@ def sample_predictors(config: SimulatorConfig, fixed_mask, row_mask, g: torch.Ge
     B, G, N = row_mask.shape
     M, J = G * N, P_MAX - 1
     dt = torch.float64
-    probs = torch.tensor(FAMILY_PROBS, dtype=dt, device=g.device)
-    fam = torch.multinomial(probs, B * J, replacement=True, generator=g).view(B, J)
-    u = lambda lo, hi: rs.uniform(lo, hi, (B, J, 1), g, device=g.device)  # noqa: E731
-    par = {"loc": u(-5, 5), "scale": u(0.1, 5), "df": u(3, 30), "a_u": u(-10, 10),
-           "w_u": u(0.1, 10), "p_b": u(0.05, 0.95), "r_nb": u(1, 10), "p_nb": u(0.2, 0.8),
-           "a_be": u(0.5, 5), "b_be": u(0.5, 5), "s_be": u(1, 10)}
+    fam, par = sample_families(B, J, g)
+    par = {name: v[..., None] for name, v in par.items()}
     values = torch.zeros(B, J, M, dtype=dt, device=g.device)
     for f in range(len(FAMILIES)):
         sel = (fam == f) & fixed_mask[:, 1:]          # inactive columns are zeroed below: never drawn

@@ -27,7 +27,7 @@ from tabmixr.engines.amortized import sampling as rs
 from tabmixr.engines.amortized.likelihood import GroupStats
 from tabmixr.engines.amortized.parameters import P_MAX, Q_MAX, GlobalParams
 from tabmixr.engines.amortized.simulator import (
-    FAMILIES, FAMILY_PROBS, Batch, Prior, Simulator, _draw_family, sample_params, sample_prior,
+    FAMILIES, Batch, Prior, Simulator, _draw_family, sample_families, sample_params, sample_prior,
     sample_structure,
 )
 from tabmixr.engines.amortized.standardize import (
@@ -109,12 +109,7 @@ def packed_predictors(sim: Simulator, fixed_mask: torch.Tensor, dataset: torch.T
     g, cfg = sim.generator, sim.config
     B, J, R = fixed_mask.shape[0], P_MAX - 1, dataset.shape[0]
     dt = torch.float64
-    probs = torch.tensor(FAMILY_PROBS, dtype=dt, device=g.device)
-    fam = torch.multinomial(probs, B * J, replacement=True, generator=g).view(B, J)
-    u = lambda lo, hi: rs.uniform(lo, hi, (B, J), g, device=g.device)  # noqa: E731
-    par = {"loc": u(-5, 5), "scale": u(0.1, 5), "df": u(3, 30), "a_u": u(-10, 10),
-           "w_u": u(0.1, 10), "p_b": u(0.05, 0.95), "r_nb": u(1, 10), "p_nb": u(0.2, 0.8),
-           "a_be": u(0.5, 5), "b_be": u(0.5, 5), "s_be": u(1, 10)}
+    fam, par = sample_families(B, J, g)
     active = fixed_mask[:, 1:]
     fam_rows = torch.where(active, fam, -1).T[:, dataset]              # (J, R)
     values = torch.zeros(J, R, dtype=dt, device=g.device)
