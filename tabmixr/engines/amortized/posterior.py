@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tabmixr.engines.amortized.likelihood import (GroupStats, group_stats, solve_lower_small,
+from tabmixr.engines.amortized.likelihood import (GroupStats, centered_group_stats, solve_lower_small,
                                                   solve_upper_small, whitened_system)
 from tabmixr.engines.amortized.networks.model import AmortizedModel
 from tabmixr.engines.amortized.parameters import GlobalParams, phi_to_params
@@ -39,6 +39,7 @@ class PosteriorDraws:
         b: Random effects ``(S, B, G, Q_MAX)`` on the data scale, or ``None``.
         standardization: The batch's ``Standardization``.
         stats: Data-scale ``GroupStats`` of the batch.
+        rounds: Adaptive importance-sampling rounds added (``adaptive.py``).
     """
 
     phi: torch.Tensor
@@ -49,6 +50,7 @@ class PosteriorDraws:
     b: torch.Tensor | None
     standardization: Standardization
     stats: GroupStats
+    rounds: int = 0
 
 
 def sample_effects(params: GlobalParams, stats: GroupStats, generator: torch.Generator,
@@ -106,7 +108,7 @@ def sample_posterior(model: AmortizedModel, batch: Batch, n_draws: int,
     phi, log_q = phi.to(torch.float64), log_q.to(torch.float64)
     params_std, jac1 = phi_to_params(phi, batch.fixed_mask, batch.re_mask)
     params, jac2 = params_to_original(params_std, st)
-    stats = group_stats(batch)
+    stats = centered_group_stats(batch)
     b = sample_effects(params, stats, generator) if with_effects else None
     return PosteriorDraws(phi=phi, log_q=log_q, params_std=params_std, params=params,
                           log_jac=jac1 + jac2, b=b, standardization=st, stats=stats)

@@ -62,13 +62,42 @@ def test_eigenvalues_are_floored_and_inactive_directions_dead():
     assert sorted(ab[0].tolist()) == [L.MIN_PRECISION, 1.0, 2.0, 3.0, 5.0, 6.0]
 
 
+def test_scaled_component_density_and_covariance():
+    """An equilibrated component (scale S) is the t with precision S^-1 U diag(evals) U^T S^-1."""
+    H, mean, active, g = _gaussian()
+    H = H * torch.tensor([1e4, 1.0, 0.5, 1.0, 1e2, 1.0], dtype=torch.float64)[None, :, None] \
+        * torch.tensor([1e4, 1.0, 0.5, 1.0, 1e2, 1.0], dtype=torch.float64)[None, None, :]
+    scale = L.equilibrating_scale(H, active)
+    evals, evecs = L._precision(H, active, scale=scale)
+    x = L.t_sample(5, mean, evals, evecs, g, scale=scale)
+    lp = L.t_log_prob(x, mean, evals, evecs, scale=scale)
+    cov = L.component_covariance(evals, evecs, scale)
+    for b in range(3):
+        a = active[b].bool().numpy()
+        P = -H[b].numpy()[np.ix_(a, a)]
+        np.testing.assert_allclose(cov[b].numpy()[np.ix_(a, a)], np.linalg.inv(P), rtol=1e-8, atol=1e-14)
+        ref = stats.multivariate_t(loc=mean[b].numpy()[a], shape=np.linalg.inv(P), df=L.T_DF)
+        np.testing.assert_allclose(lp[:, b].numpy(), ref.logpdf(x[:, b].numpy()[:, a]), rtol=1e-10)
+    back = L.precision_from_covariance(cov, active)
+    np.testing.assert_allclose(L.component_covariance(*back).numpy(), cov.numpy(), rtol=1e-6, atol=1e-12)
+
+
+def test_flat_direction_variance_is_capped_in_phi_units():
+    """A direction with no curvature gets variance 1 / MIN_PRECISION however it is scaled."""
+    H = -torch.diag(torch.tensor([[1e6, 1e-9, 1.0]], dtype=torch.float64)[0])[None]
+    active = torch.ones(1, 3, dtype=torch.float64)
+    scale = L.equilibrating_scale(H, active)
+    cov = L.component_covariance(*L._precision(H, active, scale=scale), scale)
+    np.testing.assert_allclose(torch.diagonal(cov[0]).numpy(), [1e-6, 1 / L.MIN_PRECISION, 1.0], rtol=1e-6)
+
+
 def test_moment_matching_fallback():
     g = torch.Generator().manual_seed(2)
     x = torch.randn(4000, 2, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2.0, 0.5])
     active = torch.ones(2, 3, dtype=torch.float64)
-    mean, evals, evecs = L._moment_match(x, active)
+    mean, evals, evecs, scale = L._moment_match(x, active)
     assert torch.allclose(mean, x.mean(0))
-    prec = torch.einsum("bik,bk,bjk->bij", evecs, evals, evecs)
+    prec = torch.einsum("bik,bk,bjk->bij", evecs, evals, evecs) / (scale[:, :, None] * scale[:, None, :])
     cov = torch.einsum("sbi,sbj->bij", x - mean, x - mean) / 3999
     assert torch.allclose(prec, torch.linalg.inv(cov + 1e-6 * torch.eye(3, dtype=torch.float64)), rtol=1e-6)
 
@@ -84,7 +113,7 @@ def test_newton_finds_the_posterior_mode():
 
     truth = params_to_phi(params_to_standard(batch.params, st), batch.fixed_mask, batch.re_mask)
     start = (truth + 0.3) * active                            # off the truth, as a rough flow draw
-    mode, evals, evecs, ok = L.find_mode(f, start, active)
+    mode, evals, evecs, scale, ok = L.find_mode(f, start, active)
     assert bool(ok.all())
     with torch.no_grad():
         assert bool((f(mode[None])[0] >= f(start[None])[0]).all())
