@@ -234,8 +234,11 @@ class SparseCholesky:
         """log det Q."""
     def selected_inverse(
         self,
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """CSC (indptr, indices, data) of Q^-1 on the pattern of L + L^T, original order, both triangles."""
+    ) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], npt.NDArray[np.float64]]:
+        """CSC (indptr, indices, data) of Q^-1 on the pattern of L + L^T, original order, both
+        triangles, sorted rows; int32 index arrays when they fit, else int64."""
+    def selected_inverse_on_pattern(self) -> npt.NDArray[np.float64]:
+        """Q^-1 on Q's own pattern: one value per stored entry of the analysed Q."""
     def diag_inverse(self) -> npt.NDArray[np.float64]:
         """diag(Q^-1)."""
     def trace_inv_product(

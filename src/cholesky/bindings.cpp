@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -135,28 +136,41 @@ public:
     }
 
     double logdet() {
+        py::gil_scoped_release release;
         std::lock_guard<std::mutex> guard(mutex_);
         return chol_->logdet();
     }
 
+    // (indptr, indices, data) with int32 index arrays when they fit, else int64.
     py::tuple selected_inverse() {
-        SymmetricCsc Z;
+        std::int64_t nnz = 0;
         {
             py::gil_scoped_release release;
             std::lock_guard<std::mutex> guard(mutex_);
-            Z = selinv_->symmetric();
+            nnz = selinv_->symmetric_nnz();  // computes Z and the output pattern
         }
-        return py::make_tuple(to_array(Z.indptr), to_array(Z.indices), to_array(Z.data));
+        if (nnz <= std::numeric_limits<std::int32_t>::max()) {
+            return symmetric_arrays<std::int32_t>(nnz);
+        }
+        return symmetric_arrays<std::int64_t>(nnz);
+    }
+
+    py::array_t<double> selected_inverse_on_pattern() {
+        py::array_t<double> out(static_cast<py::ssize_t>(chol_->nnz()));
+        double* data = out.mutable_data();
+        py::gil_scoped_release release;
+        std::lock_guard<std::mutex> guard(mutex_);
+        selinv_->on_pattern(data);
+        return out;
     }
 
     py::array_t<double> diag_inverse() {
-        std::vector<double> d;
-        {
-            py::gil_scoped_release release;
-            std::lock_guard<std::mutex> guard(mutex_);
-            d = selinv_->diag();
-        }
-        return to_array(d);
+        py::array_t<double> out(static_cast<py::ssize_t>(chol_->n()));
+        double* data = out.mutable_data();
+        py::gil_scoped_release release;
+        std::lock_guard<std::mutex> guard(mutex_);
+        selinv_->diag(data);
+        return out;
     }
 
     double trace_inv_product(const IndexArray& indptr, const IndexArray& indices,
@@ -193,6 +207,7 @@ public:
     }
 
     py::tuple lower_factor() {
+        // GIL held while the mutex is: safe, since no holder of the mutex takes the GIL.
         std::lock_guard<std::mutex> guard(mutex_);
         const LowerCsc& L = chol_->lower_factor();
         return py::make_tuple(to_array(L.indptr), to_array(L.indices), to_array(L.data));
@@ -201,6 +216,23 @@ public:
     const SparseCholesky& chol() const { return *chol_; }
 
 private:
+    // Allocate the output arrays (GIL held, mutex not), then fill them (the reverse).
+    template <class Index>
+    py::tuple symmetric_arrays(std::int64_t nnz) {
+        py::array_t<Index> indptr(static_cast<py::ssize_t>(chol_->n() + 1));
+        py::array_t<Index> indices(static_cast<py::ssize_t>(nnz));
+        py::array_t<double> data(static_cast<py::ssize_t>(nnz));
+        Index* p = indptr.mutable_data();
+        Index* i = indices.mutable_data();
+        double* x = data.mutable_data();
+        {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> guard(mutex_);
+            selinv_->symmetric(p, i, x);
+        }
+        return py::make_tuple(indptr, indices, data);
+    }
+
     std::unique_ptr<SparseCholesky> chol_;
     std::unique_ptr<SelectedInverse> selinv_;
     std::mutex mutex_;
@@ -249,7 +281,9 @@ values on that pattern.  Long calls release the GIL.)doc")
         .def("logdet", &PySparseCholesky::logdet, "log det Q.")
         .def("selected_inverse", &PySparseCholesky::selected_inverse,
              "(indptr, indices, data): Q^-1 on the symmetrized pattern of L, original ordering, "
-             "both triangles, sorted rows.")
+             "both triangles, sorted rows; int32 index arrays when they fit, else int64.")
+        .def("selected_inverse_on_pattern", &PySparseCholesky::selected_inverse_on_pattern,
+             "Q^-1 on Q's own pattern: one value per stored entry of the analysed Q.")
         .def("diag_inverse", &PySparseCholesky::diag_inverse, "diag(Q^-1).")
         .def("trace_inv_product", &PySparseCholesky::trace_inv_product, py::arg("dQ_indptr"),
              py::arg("dQ_indices"), py::arg("dQ_data"),

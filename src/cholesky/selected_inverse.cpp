@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <utility>
 
 namespace tabmixr::cholesky {
 
@@ -48,135 +47,111 @@ std::vector<double> takahashi(const LowerCsc& L) {
     return Z;
 }
 
-const std::vector<double>& SelectedInverse::values() {
+void SelectedInverse::update() {
     chol_.require_factorized("selected inversion");
-    if (Z_version_ != chol_.version()) {
-        if (chol_.is_supernodal()) {
-            const SupernodalView S = chol_.supernodal_view();
-            Z_ = supernodal_to_lower(S, takahashi_supernodal(S),
-                                     static_cast<std::int64_t>(chol_.lower_factor().data.size()));
-        } else {
-            Z_ = takahashi(chol_.lower_factor());
+    if (Z_version_ == chol_.version()) return;
+    const std::int64_t n = chol_.n();
+    if (chol_.is_supernodal()) {
+        layout_ = chol_.supernodal_view();
+        Z_.resize(static_cast<size_t>(layout_.xsize));
+        takahashi_supernodal(layout_, Z_.data());
+    } else {
+        const LowerCsc& L = chol_.lower_factor();
+        if (unit_super_.empty()) {
+            unit_super_.resize(static_cast<size_t>(n + 1));
+            for (std::int64_t j = 0; j <= n; ++j) unit_super_[j] = j;
         }
-        Z_version_ = chol_.version();
+        layout_.n = n;
+        layout_.nsuper = n;
+        layout_.super = unit_super_.data();
+        layout_.pi = L.indptr.data();
+        layout_.px = L.indptr.data();
+        layout_.rows = L.indices.data();
+        layout_.x = L.data.data();
+        layout_.xsize = static_cast<std::int64_t>(L.data.size());
+        Z_ = takahashi(L);
     }
-    return Z_;
-}
-
-std::vector<double> SelectedInverse::diag() {
-    const auto& Z = values();
-    const LowerCsc& L = chol_.lower_factor();
-    const auto& perm = chol_.perm();
-    std::vector<double> out(static_cast<size_t>(L.n));
-    for (std::int64_t j = 0; j < L.n; ++j) out[perm[j]] = Z[L.indptr[j]];
-    return out;
-}
-
-void SelectedInverse::build_symmetric_pattern() {
-    const LowerCsc& L = chol_.lower_factor();
-    const auto& perm = chol_.perm();
-    const std::int64_t n = L.n;
-    // Count the entries of each output column (original ordering, both triangles).
-    sym_indptr_.assign(static_cast<size_t>(n + 1), 0);
-    for (std::int64_t j = 0; j < n; ++j) {
-        for (std::int64_t p = L.indptr[j]; p < L.indptr[j + 1]; ++p) {
-            ++sym_indptr_[perm[j] + 1];
-            if (L.indices[p] != j) ++sym_indptr_[perm[L.indices[p]] + 1];
+    if (col_super_.empty()) {
+        col_super_.resize(static_cast<size_t>(n));
+        for (std::int64_t s = 0; s < layout_.nsuper; ++s) {
+            std::fill(col_super_.begin() + layout_.super[s],
+                      col_super_.begin() + layout_.super[s + 1], s);
         }
-    }
-    for (std::int64_t c = 0; c < n; ++c) sym_indptr_[c + 1] += sym_indptr_[c];
-    const size_t total = static_cast<size_t>(sym_indptr_[n]);
-    sym_indices_.resize(total);
-    sym_source_.resize(total);
-    std::vector<std::int64_t> next(sym_indptr_.begin(), sym_indptr_.end() - 1);
-    for (std::int64_t j = 0; j < n; ++j) {
-        for (std::int64_t p = L.indptr[j]; p < L.indptr[j + 1]; ++p) {
-            const std::int64_t a = perm[L.indices[p]], b = perm[j];
-            sym_indices_[next[b]] = a;
-            sym_source_[next[b]++] = p;
-            if (a != b) {
-                sym_indices_[next[a]] = b;
-                sym_source_[next[a]++] = p;
-            }
-        }
-    }
-    // Sort the rows of each column, carrying the sources along.
-    std::vector<std::pair<std::int64_t, std::int64_t>> column;
-    for (std::int64_t c = 0; c < n; ++c) {
-        const std::int64_t begin = sym_indptr_[c], end = sym_indptr_[c + 1];
-        column.clear();
-        for (std::int64_t t = begin; t < end; ++t) {
-            column.emplace_back(sym_indices_[t], sym_source_[t]);
-        }
-        std::sort(column.begin(), column.end());
-        for (std::int64_t t = begin; t < end; ++t) {
-            sym_indices_[t] = column[t - begin].first;
-            sym_source_[t] = column[t - begin].second;
-        }
-    }
-}
-
-SymmetricCsc SelectedInverse::symmetric() {
-    const auto& Z = values();
-    const LowerCsc& L = chol_.lower_factor();
-    if (sym_source_.empty() ||
-        sym_source_.size() != 2 * L.indices.size() - static_cast<size_t>(L.n)) {
-        build_symmetric_pattern();
-    }
-    SymmetricCsc out;
-    out.n = L.n;
-    out.indptr = sym_indptr_;
-    out.indices = sym_indices_;
-    out.data.resize(sym_source_.size());
-    for (size_t t = 0; t < sym_source_.size(); ++t) out.data[t] = Z[sym_source_[t]];
-    return out;
-}
-
-const std::vector<std::int64_t>& SelectedInverse::inverse_perm() {
-    if (pinv_.empty()) {
         const auto& perm = chol_.perm();
         pinv_.resize(perm.size());
         for (size_t k = 0; k < perm.size(); ++k) pinv_[perm[k]] = static_cast<std::int64_t>(k);
     }
-    return pinv_;
+    Z_version_ = chol_.version();
+}
+
+void SelectedInverse::diag(double* out) {
+    update();
+    const auto& perm = chol_.perm();
+    const SupernodalView& F = layout_;
+    for (std::int64_t s = 0; s < F.nsuper; ++s) {
+        const std::int64_t nrows = F.pi[s + 1] - F.pi[s];
+        for (std::int64_t j = F.super[s]; j < F.super[s + 1]; ++j) {
+            const std::int64_t c = j - F.super[s];
+            out[perm[j]] = Z_[F.px[s] + c * nrows + c];
+        }
+    }
 }
 
 std::int64_t SelectedInverse::locate(std::int64_t a, std::int64_t b) const {
     const std::int64_t ia = pinv_[a], ib = pinv_[b];
     const std::int64_t r = std::max(ia, ib), c = std::min(ia, ib);
-    const LowerCsc& L = chol_.lower_factor();
-    const auto first = L.indices.begin() + L.indptr[c];
-    const auto last = L.indices.begin() + L.indptr[c + 1];
-    const auto it = std::lower_bound(first, last, r);
-    return (it != last && *it == r) ? static_cast<std::int64_t>(it - L.indices.begin()) : -1;
+    const SupernodalView& F = layout_;
+    const std::int64_t s = col_super_[c];
+    const std::int64_t local = c - F.super[s];
+    const std::int64_t* first = F.rows + F.pi[s] + local;  // the diagonal, then rows below
+    const std::int64_t* last = F.rows + F.pi[s + 1];
+    const std::int64_t* it = std::lower_bound(first, last, r);
+    if (it == last || *it != r) return -1;
+    const std::int64_t nrows = F.pi[s + 1] - F.pi[s];
+    return F.px[s] + local * nrows + (it - (F.rows + F.pi[s]));
+}
+
+const std::vector<std::int64_t>& SelectedInverse::Q_to_Z() {
+    if (Q_to_Z_.empty() && chol_.nnz() > 0) {
+        const auto& Qp = chol_.indptr();
+        const auto& Qi = chol_.indices();
+        Q_to_Z_.resize(static_cast<size_t>(chol_.nnz()));
+        for (std::int64_t j = 0; j < chol_.n(); ++j) {
+            for (std::int64_t p = Qp[j]; p < Qp[j + 1]; ++p) {
+                Q_to_Z_[p] = locate(Qi[p], j);
+                if (Q_to_Z_[p] < 0) {
+                    throw std::logic_error("selected inversion: Q[" + std::to_string(Qi[p]) +
+                                           ", " + std::to_string(j) +
+                                           "] lies outside the pattern of L");
+                }
+            }
+        }
+    }
+    return Q_to_Z_;
+}
+
+void SelectedInverse::on_pattern(double* out) {
+    update();
+    const auto& map = Q_to_Z();
+    for (size_t p = 0; p < map.size(); ++p) out[p] = Z_[map[p]];
 }
 
 std::vector<double> SelectedInverse::trace_on_pattern(const double* dQ_data, std::int64_t n_dQ) {
-    const auto& Z = values();
-    inverse_perm();
+    update();
+    const auto& map = Q_to_Z();
     const std::int64_t nnz = chol_.nnz();
-    if (map_version_ != chol_.version()) {
-        const auto& Qp = chol_.indptr();
-        const auto& Qi = chol_.indices();
-        Q_to_Z_.resize(static_cast<size_t>(nnz));
-        for (std::int64_t j = 0; j < chol_.n(); ++j) {
-            for (std::int64_t p = Qp[j]; p < Qp[j + 1]; ++p) Q_to_Z_[p] = locate(Qi[p], j);
-        }
-        map_version_ = chol_.version();
-    }
     std::vector<double> out(static_cast<size_t>(n_dQ), 0.0);
     for (std::int64_t k = 0; k < n_dQ; ++k) {
         const double* d = dQ_data + k * nnz;
         double s = 0.0;
-        for (std::int64_t p = 0; p < nnz; ++p) s += d[p] * Z[Q_to_Z_[p]];
+        for (std::int64_t p = 0; p < nnz; ++p) s += d[p] * Z_[map[p]];
         out[k] = s;
     }
     return out;
 }
 
 double SelectedInverse::trace(const CscView& dQ) {
-    const auto& Z = values();
-    inverse_perm();
+    update();
     double s = 0.0;
     for (std::int64_t j = 0; j < dQ.ncol; ++j) {
         for (std::int64_t p = dQ.col_begin(j); p < dQ.col_end(j); ++p) {
@@ -189,7 +164,7 @@ double SelectedInverse::trace(const CscView& dQ) {
                     ") outside the pattern of the Cholesky factor, where Q^-1 is not computed; "
                     "give dQ on the pattern of Q");
             }
-            s += dQ.data[p] * Z[q];
+            s += dQ.data[p] * Z_[q];
         }
     }
     return s;

@@ -10,6 +10,12 @@
 //
 // Every Z[i, k] needed lies on the (filled) pattern of L, so the recursion never
 // leaves it.  Q^{-1}[perm[i], perm[j]] = Z[i, j].
+//
+// Z is stored exactly like L: for a supernodal factor in CHOLMOD's supernodal
+// layout (supernodal_selinv.hpp), for a simplicial one aligned with
+// lower_factor().  Both are described by a SupernodalView (a simplicial factor
+// is one with single-column supernodes), so every output below reads Z through
+// one layout, and nothing proportional to nnz(L) is kept besides Z itself.
 #pragma once
 
 #include <cstdint>
@@ -20,16 +26,9 @@
 
 namespace tabmixr::cholesky {
 
-// Z on the pattern of L: one value per stored entry of L, aligned with L.indices.
+// Z on the pattern of a simplicial L: one value per stored entry of L, aligned
+// with L.indices.
 std::vector<double> takahashi(const LowerCsc& L);
-
-// Full (both triangles) CSC matrix with sorted row indices.
-struct SymmetricCsc {
-    std::int64_t n = 0;
-    std::vector<std::int64_t> indptr;
-    std::vector<std::int64_t> indices;
-    std::vector<double> data;
-};
 
 // Selected inverse of a factorized SparseCholesky, recomputed lazily whenever
 // the factor's version changes.  Not thread-safe (the binding serializes calls).
@@ -37,12 +36,17 @@ class SelectedInverse {
 public:
     explicit SelectedInverse(const SparseCholesky& chol) : chol_(chol) {}
 
-    // Z on the pattern of L (permuted ordering), aligned with lower_factor().
-    const std::vector<double>& values();
-    // diag(Q^{-1}) in the original ordering.
-    std::vector<double> diag();
-    // Q^{-1} on the symmetrized pattern of L, original ordering.
-    SymmetricCsc symmetric();
+    // diag(Q^{-1}) in the original ordering (n values).
+    void diag(double* out);
+    // Q^{-1} on Q's own pattern: one value per stored entry of Q (chol.indices()).
+    void on_pattern(double* out);
+    // Number of stored entries of symmetric(): 2 nnz(L) - n.
+    std::int64_t symmetric_nnz();
+    // Q^{-1} on the symmetrized pattern of L, original ordering, both triangles,
+    // sorted rows: indptr (n + 1), indices and data (symmetric_nnz() each).
+    // Index is std::int32_t (when symmetric_nnz() fits) or std::int64_t.
+    template <class Index>
+    void symmetric(Index* indptr, Index* indices, double* data);
     // tr(Q^{-1} dQ) for each of n_dQ derivative value arrays on Q's own pattern
     // (dQ_data is n_dQ x nnz(Q), row-major).
     std::vector<double> trace_on_pattern(const double* dQ_data, std::int64_t n_dQ);
@@ -51,19 +55,26 @@ public:
     double trace(const CscView& dQ);
 
 private:
-    // Position in lower_factor() of Q^{-1}[a, b] (original indices), or -1.
+    // Recompute Z (and the layout) if the factor changed since the last call.
+    void update();
+    // Position in Z of Q^{-1}[a, b] (original indices), or -1.
     std::int64_t locate(std::int64_t a, std::int64_t b) const;
-    const std::vector<std::int64_t>& inverse_perm();
-    // Pattern of symmetric() and, per entry, its source in values(); built once.
+    // Position in Z of every stored entry of Q; built once (pattern only).
+    const std::vector<std::int64_t>& Q_to_Z();
+    // Column counts of symmetric() and each supernode's rows sorted by perm.
     void build_symmetric_pattern();
 
     const SparseCholesky& chol_;
-    std::vector<double> Z_;
     std::uint64_t Z_version_ = 0;
+    std::vector<double> Z_;                 // laid out as layout_
+    SupernodalView layout_;                 // where each entry of Z sits
+    std::vector<std::int64_t> unit_super_;  // 0..n: single-column supernodes (simplicial)
+    std::vector<std::int64_t> col_super_;   // supernode of each column
     std::vector<std::int64_t> pinv_;
-    std::vector<std::int64_t> Q_to_Z_;  // position in Z of each stored entry of Q
-    std::uint64_t map_version_ = 0;
-    std::vector<std::int64_t> sym_indptr_, sym_indices_, sym_source_;
+    std::vector<std::int64_t> Q_to_Z_;
+    std::vector<std::int64_t> sym_indptr_;  // column pointers of symmetric()
+    std::vector<std::int32_t> original_rows_;  // perm[row] for each row of each supernode
+    std::vector<std::int32_t> sorted_;         // per supernode: local rows in order of perm[row]
 };
 
 }  // namespace tabmixr::cholesky

@@ -67,7 +67,8 @@ SparseCholesky::SparseCholesky(std::int64_t n, std::vector<std::int64_t> indptr,
             }
         }
     }
-    mate_.resize(indices_.size());
+    // Symmetric pattern; keep, per strictly lower entry, where its mirror is stored.
+    lower_mate_.reserve((indices_.size() - static_cast<size_t>(n_)) / 2 + 1);
     for (std::int64_t j = 0; j < n_; ++j) {
         for (std::int64_t p = indptr_[j]; p < indptr_[j + 1]; ++p) {
             const std::int64_t i = indices_[p];
@@ -76,17 +77,16 @@ SparseCholesky::SparseCholesky(std::int64_t n, std::vector<std::int64_t> indptr,
                 fail("Q must be stored with both triangles and a symmetric pattern: " +
                      entry_name(i, j) + " is stored but " + entry_name(j, i) + " is not");
             }
-            mate_[p] = q;
+            if (i > j) lower_mate_.push_back(q);
         }
     }
-    values_.assign(indices_.size(), 0.0);
 
     cholmod_l_start(&common_);
     common_.print = 0;
     common_.error_handler = nullptr;
     common_.supernodal = method;
     common_.final_ll = 1;  // keep L L^T (not L D L^T) so L^{-T} z is a draw
-    cholmod_sparse Q = view_of_Q();
+    cholmod_sparse Q = view_of_Q(false);
     L_ = cholmod_l_analyze(&Q, &common_);
     if (L_ == nullptr) {
         const int status = common_.status;
@@ -96,6 +96,17 @@ SparseCholesky::SparseCholesky(std::int64_t n, std::vector<std::int64_t> indptr,
     }
     perm_.assign(static_cast<const std::int64_t*>(L_->Perm),
                  static_cast<const std::int64_t*>(L_->Perm) + n_);
+    if (L_->is_super) {
+        // Refactorizations feed tril(P Q P^T) to cholmod_super_numeric directly.
+        std::vector<std::int64_t>().swap(lower_mate_);
+        try {
+            permuted_Q_ = PermutedLower(n_, indptr_, indices_, perm_.data(), &common_);
+        } catch (...) {
+            cholmod_l_free_factor(&L_, &common_);
+            cholmod_l_finish(&common_);
+            throw;
+        }
+    }
 }
 
 SparseCholesky::~SparseCholesky() {
@@ -103,22 +114,33 @@ SparseCholesky::~SparseCholesky() {
     cholmod_l_finish(&common_);
 }
 
-cholmod_sparse SparseCholesky::view_of_Q() {
-    cholmod_sparse Q;
-    std::memset(&Q, 0, sizeof(Q));
-    Q.nrow = static_cast<size_t>(n_);
-    Q.ncol = static_cast<size_t>(n_);
-    Q.nzmax = indices_.size();
-    Q.p = indptr_.data();
-    Q.i = indices_.data();
-    Q.x = values_.data();
-    Q.stype = -1;  // symmetric, lower triangle referenced
-    Q.itype = CHOLMOD_LONG;
-    Q.xtype = CHOLMOD_REAL;
-    Q.dtype = CHOLMOD_DOUBLE;
-    Q.sorted = 1;
-    Q.packed = 1;
-    return Q;
+cholmod_sparse SparseCholesky::view_of_Q(bool with_values) {
+    // symmetric, lower triangle referenced (the fastest for simplicial)
+    return lower_csc_view(n_, indptr_.data(), indices_.data(), with_values ? values_.data() : nullptr,
+                          indices_.size());
+}
+
+void SparseCholesky::check_values(const double* data) const {
+    std::int64_t l = 0;  // strictly lower entries seen so far
+    for (std::int64_t j = 0; j < n_; ++j) {
+        for (std::int64_t p = indptr_[j]; p < indptr_[j + 1]; ++p) {
+            const std::int64_t i = indices_[p];
+            const double a = data[p];
+            if (!std::isfinite(a)) {
+                fail("Q holds a non-finite value " + std::to_string(a) + " at " + entry_name(i, j));
+            }
+            if (i > j) {
+                // lower_mate_ is kept for simplicial factors only (a search otherwise).
+                const std::int64_t q = lower_mate_.empty() ? find_entry(indptr_, indices_, j, i)
+                                                           : lower_mate_[l++];
+                const double b = data[q];
+                if (std::abs(a - b) > 1e-10 * std::max(std::abs(a), std::abs(b))) {
+                    fail("Q is not symmetric: " + entry_name(i, j) + " = " + std::to_string(a) +
+                         " but " + entry_name(j, i) + " = " + std::to_string(b));
+                }
+            }
+        }
+    }
 }
 
 void SparseCholesky::factorize(const double* data, std::int64_t len) {
@@ -127,25 +149,27 @@ void SparseCholesky::factorize(const double* data, std::int64_t len) {
              " values but the analysed pattern of Q has " + std::to_string(nnz()) +
              " stored entries; analyse the new pattern with a new factor");
     }
-    for (std::int64_t j = 0; j < n_; ++j) {
-        for (std::int64_t p = indptr_[j]; p < indptr_[j + 1]; ++p) {
-            const std::int64_t i = indices_[p];
-            if (!std::isfinite(data[p])) {
-                fail("Q holds a non-finite value " + std::to_string(data[p]) + " at " +
-                     entry_name(i, j));
-            }
-            const double a = data[p], b = data[mate_[p]];
-            if (i > j && std::abs(a - b) > 1e-10 * std::max(std::abs(a), std::abs(b))) {
-                fail("Q is not symmetric: " + entry_name(i, j) + " = " + std::to_string(a) +
-                     " but " + entry_name(j, i) + " = " + std::to_string(b));
-            }
+    // Bad values are rejected before the factor is touched (it stays usable).
+    common_.status = CHOLMOD_OK;
+    int ok = 0;
+    if (L_->is_super) {
+        // What cholmod_factorize does, minus its per-call transposes of Q.
+        if (!permuted_Q_.assign(data)) {
+            check_values(data);  // names the entry at fault
+            fail("Q holds a non-finite or non-symmetric value");
         }
+        factorized_ = false;
+        cholmod_sparse S = permuted_Q_.view();
+        double beta[2] = {0.0, 0.0};
+        ok = cholmod_l_super_numeric(&S, nullptr, beta, L_, &common_);
+    } else {
+        check_values(data);
+        factorized_ = false;
+        values_.assign(data, data + len);
+        cholmod_sparse Q = view_of_Q(true);
+        ok = cholmod_l_factorize(&Q, L_, &common_);
     }
-    std::copy(data, data + len, values_.begin());
-    factorized_ = false;
-    cholmod_sparse Q = view_of_Q();
-    const int ok = cholmod_l_factorize(&Q, L_, &common_);
-    if (!ok || common_.status < 0) {
+    if (common_.status < 0 || (!ok && common_.status != CHOLMOD_NOT_POSDEF)) {
         throw std::runtime_error("CHOLMOD factorization failed (status " +
                                  std::to_string(common_.status) + "; out of memory?)");
     }

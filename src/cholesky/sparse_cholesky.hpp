@@ -7,12 +7,15 @@
 //     Q[perm, perm] = L L^T,
 //
 // with perm the fill-reducing permutation (perm[k] = original index of pivot k).
+// A supernodal refactorization hands tril(P Q P^T), kept by PermutedLower, to
+// cholmod_super_numeric; a simplicial one goes through cholmod_factorize.
 // Everything CHOLMOD does not offer (selected inversion, traces) lives in
-// selected_inverse.hpp and works on the simplicial copy of L returned by
-// lower_factor().
+// selected_inverse.hpp.
 #pragma once
 
 #include <cholmod.h>
+
+#include "cholesky/permuted_lower.hpp"
 
 #include <cstdint>
 #include <stdexcept>
@@ -104,14 +107,18 @@ public:
     void require_factorized(const char* what) const;
 
 private:
-    cholmod_sparse view_of_Q();
+    // CHOLMOD view of Q (lower triangle referenced); values_ when with_values.
+    cholmod_sparse view_of_Q(bool with_values);
+    // Throws std::invalid_argument for a non-finite or non-symmetric value.
+    void check_values(const double* data) const;
     void apply_system(int system, const double* b, std::int64_t ncol, double* x) const;
 
     std::int64_t n_;
     std::vector<std::int64_t> indptr_;
     std::vector<std::int64_t> indices_;
-    std::vector<std::int64_t> mate_;  // position of the transposed entry
-    std::vector<double> values_;
+    std::vector<std::int64_t> lower_mate_;  // per strictly lower entry: its mirror (simplicial)
+    std::vector<double> values_;            // copy of Q's values (simplicial factors only)
+    PermutedLower permuted_Q_;              // tril(P Q P^T) (supernodal factors only)
     std::vector<std::int64_t> perm_;
     mutable cholmod_common common_;
     cholmod_factor* L_ = nullptr;

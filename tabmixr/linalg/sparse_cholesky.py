@@ -8,8 +8,8 @@ factor for new values on the same pattern, as lme4 does per theta.  With
     Q[perm, perm] = L L^T.
 
 What CHOLMOD does not offer is computed in ``src/cholesky``: the selected
-inverse (Takahashi recursion: Q^-1 on the pattern of L + L^T), diag(Q^-1)
-and traces tr(Q^-1 dQ) for log-det gradients.
+inverse (Takahashi recursion: Q^-1 on the pattern of L + L^T, or only on
+Q's), diag(Q^-1) and traces tr(Q^-1 dQ) for log-det gradients.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from tabmixr.errors import KernelError, NotPositiveDefiniteError
 __all__ = ["SparseCholesky", "canonical_csc"]
 
 _METHODS = ("auto", "simplicial", "supernodal")
+_PATTERNS = ("factor", "Q")
 
 
 @contextlib.contextmanager
@@ -203,18 +204,38 @@ class SparseCholesky:
             return float(self._chol.logdet())
 
     # -- selected inversion ------------------------------------------------------------
-    def selected_inverse(self) -> sp.csc_array:
-        """``Q^-1`` on the pattern of ``L + L^T`` (original ordering, both triangles).
+    def selected_inverse(self, pattern: str = "factor") -> sp.csc_array:
+        """``Q^-1`` on a sparse pattern (original ordering, both triangles, sorted rows).
 
-        Entries of ``Q^-1`` outside that pattern are not computed (they are
-        absent from the result, not zero).  The pattern contains Q's own.
+        Entries of ``Q^-1`` outside the pattern are not computed (they are
+        absent from the result, not zero).
+
+        Args:
+            pattern: ``"factor"`` (default): the pattern of ``L + L^T`` mapped
+                back to the original ordering, which contains Q's own and
+                holds ``2 nnz(L) - n`` entries.  ``"Q"``: Q's own analysed
+                pattern (``indptr``/``indices``), all that marginal variances
+                and ``tr(Q^-1 dQ)`` need, at a fraction of the memory.
 
         Returns:
-            symmetric ``scipy.sparse.csc_array`` with sorted indices.
+            symmetric ``scipy.sparse.csc_array`` (int32 indices when they fit).
+
+        Raises:
+            KernelError: no factor, or an unknown ``pattern``.
         """
+        if pattern not in _PATTERNS:
+            raise KernelError(f"pattern must be one of {_PATTERNS}, got {pattern!r}")
         with _kernel_errors():
+            if pattern == "Q":
+                data = self._chol.selected_inverse_on_pattern()
+                S = sp.csc_array((data, self.indices, self.indptr), shape=self.shape)
+                if np.shares_memory(S.indices, self.indices):  # never alias the pattern
+                    S.indices, S.indptr = S.indices.copy(), S.indptr.copy()
+                return S
             indptr, indices, data = self._chol.selected_inverse()
-        return sp.csc_array((data, indices, indptr), shape=self.shape)
+        S = sp.csc_array((data, indices, indptr), shape=self.shape)
+        S.has_sorted_indices = True  # the kernel writes sorted rows
+        return S
 
     def diag_inverse(self) -> np.ndarray:
         """``diag(Q^-1)``: the marginal variances of ``N(., Q^-1)``."""

@@ -109,3 +109,55 @@ def test_trace_outside_pattern_is_rejected():
         chol.trace_inv_product(np.ones((2, 5)))
     with pytest.raises(KernelError, match=r"dQ has shape \(3, 3\)"):
         chol.trace_inv_product(sp.eye_array(3))
+
+
+@pytest.mark.parametrize("method", ["simplicial", "supernodal"])
+def test_selected_inverse_on_q_pattern(Q, method):
+    """pattern="Q": the entries of Q^-1 at Q's own stored entries, same pattern as Q."""
+    chol = SparseCholesky(Q, method=method)
+    Sigma = np.linalg.inv(Q.toarray())
+    S = chol.selected_inverse(pattern="Q")
+    Qc = sp.csc_array(Q)
+    Qc.sort_indices()
+    np.testing.assert_array_equal(S.indptr, Qc.indptr)
+    np.testing.assert_array_equal(S.indices, Qc.indices)
+    assert not np.shares_memory(S.indices, chol.indices)
+    coo = S.tocoo()
+    np.testing.assert_allclose(coo.data, Sigma[coo.row, coo.col], atol=1e-11 * np.abs(Sigma).max())
+    # The same numbers as the factor-pattern result at those entries.
+    full = chol.selected_inverse()
+    np.testing.assert_allclose(full[coo.row, coo.col], coo.data, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("method", ["simplicial", "supernodal"])
+def test_selected_inverse_rows_are_sorted_and_int32(method):
+    """The kernel writes sorted rows itself (has_sorted_indices is set, not checked)."""
+    Q = laplacian_2d(None, 12, shift=0.4)
+    chol = SparseCholesky(Q, method=method)
+    S = chol.selected_inverse()
+    assert S.indices.dtype == np.int32 and S.indptr.dtype == np.int32
+    for c in range(S.shape[1]):
+        rows = S.indices[S.indptr[c]:S.indptr[c + 1]]
+        assert np.all(np.diff(rows) > 0), c
+    copy = sp.csc_array((S.data, S.indices, S.indptr), shape=S.shape)
+    assert copy.has_sorted_indices
+
+
+def test_supernodal_and_simplicial_selected_inverses_agree():
+    """Large enough for CHOLMOD supernodes with many columns and owners."""
+    Q = laplacian_2d(None, 30, shift=0.05)
+    Q = sp.csc_array(Q @ Q)  # alpha = 2 stencil: wide supernodes
+    sup = SparseCholesky(Q, method="supernodal")
+    simp = SparseCholesky(Q, method="simplicial")
+    np.testing.assert_allclose(sup.diag_inverse(), simp.diag_inverse(), rtol=1e-10)
+    a, b = sup.selected_inverse(pattern="Q"), simp.selected_inverse(pattern="Q")
+    np.testing.assert_allclose(a.data, b.data, rtol=1e-9, atol=1e-12 * np.abs(b.data).max())
+    Sigma = np.linalg.inv(Q.toarray())
+    S = sup.selected_inverse().tocoo()
+    np.testing.assert_allclose(S.data, Sigma[S.row, S.col], atol=1e-10 * np.abs(Sigma).max())
+
+
+def test_unknown_selected_inverse_pattern_is_rejected():
+    chol = SparseCholesky(laplacian_2d(None, 3))
+    with pytest.raises(KernelError, match="pattern must be one of"):
+        chol.selected_inverse(pattern="L")

@@ -153,6 +153,29 @@ def test_indefinite_matrix_fails_then_refactorizes(method):
     np.testing.assert_allclose(chol.logdet(), np.linalg.slogdet(Q.toarray())[1], rtol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["simplicial", "supernodal"])
+def test_bad_values_are_rejected_before_refactorizing(method):
+    """Both paths (cholmod_factorize, and tril(P Q P^T) to cholmod_super_numeric) check
+    values first and keep the previous factor's pattern usable."""
+    Q = laplacian_2d(None, 8, shift=0.2)
+    chol = SparseCholesky(Q, method=method)
+    data = Q.data.copy()
+    k = int(np.flatnonzero(Q.indices != np.repeat(np.arange(64), np.diff(Q.indptr)))[0])
+    data[k] += 0.25
+    with pytest.raises(KernelError, match=r"not symmetric"):
+        chol.factorize(data)
+    data[k] = np.inf
+    with pytest.raises(KernelError, match=r"non-finite value inf"):
+        chol.factorize(data)
+    assert chol.is_factorized  # the previous factor is kept
+    np.testing.assert_allclose(chol.logdet(), np.linalg.slogdet(Q.toarray())[1], rtol=1e-12)
+    Q2 = sp.csc_array(Q + 0.5 * sp.eye_array(64))
+    chol.factorize(Q2)
+    np.testing.assert_allclose(chol.logdet(), np.linalg.slogdet(Q2.toarray())[1], rtol=1e-12)
+    np.testing.assert_allclose(chol.solve(np.ones(64)), np.linalg.solve(Q2.toarray(), np.ones(64)),
+                               rtol=1e-10)
+
+
 def test_non_square_is_rejected():
     with pytest.raises(KernelError, match=r"square"):
         SparseCholesky(sp.csc_array(np.ones((3, 4))))
