@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from tabmixr.engines.amortized.conformal import DEFAULT_ALPHAS, ConformalCalibration, calibrate
-from tabmixr.engines.amortized.importance import log_weights, psis
+from tabmixr.engines.amortized.importance import log_weights, psis, reliability_class
 from tabmixr.engines.amortized.networks.model import AmortizedModel
 from tabmixr.engines.amortized.parameters import K_MAX, P_MAX, Q_MAX, GlobalParams, phi_mask
 from tabmixr.engines.amortized.laplace import sample_mixture_posterior
@@ -78,12 +78,13 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
         proposal: ``"mixture"`` (flow + Laplace-t, as a fit) or ``"flow"``.
 
     Returns:
-        Dict of arrays: ``truth``, ``mean``, ``sd``, ``active`` ``(n_sets, D)`` and
-        ``lower``, ``upper`` ``(n_sets, D, n_alphas)``, ``D = len(PARAM_NAMES)``.
+        Dict of arrays: ``truth``, ``mean``, ``sd``, ``active`` ``(n_sets, D)``,
+        ``lower``, ``upper`` ``(n_sets, D, n_alphas)``, ``D = len(PARAM_NAMES)``,
+        and ``pareto_k`` ``(n_sets,)`` (NaN without importance sampling).
     """
     g = torch.Generator().manual_seed(seed)
     probs = [a / 2 for a in alphas] + [1 - a / 2 for a in alphas]
-    truth, lower, upper, sds, means, active = [], [], [], [], [], []
+    truth, lower, upper, sds, means, active, khat = [], [], [], [], [], [], []
     done = 0
     while done < n_sets:
         batch = sample_packed(simulator, min(batch_size, n_sets - done)).to_batch()
@@ -93,7 +94,9 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
         x = theta_vector(draws.params)
         for i in range(x.shape[1]):
             finite = torch.isfinite(x[:, i]).all(-1)          # overflowed draws: no weight
-            w = torch.exp(psis(lw[:, i]).log_weights) if importance else finite.to(x.dtype)
+            res = psis(lw[:, i]) if importance else None
+            khat.append(res.pareto_k if importance else float("nan"))
+            w = torch.exp(res.log_weights) if importance else finite.to(x.dtype)
             w = torch.where(finite, w, torch.zeros_like(w))
             w = w / w.sum()
             xi = torch.where(finite[:, None], x[:, i], torch.zeros_like(x[:, i]))
@@ -108,7 +111,8 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
         done += batch.X.shape[0]
     return {"truth": torch.cat(truth).numpy(), "lower": torch.stack(lower).numpy(),
             "upper": torch.stack(upper).numpy(), "sd": torch.stack(sds).numpy(),
-            "mean": torch.stack(means).numpy(), "active": torch.cat(active).numpy()}
+            "mean": torch.stack(means).numpy(), "active": torch.cat(active).numpy(),
+            "pareto_k": np.asarray(khat)}
 
 
 def calibrate_model(model: AmortizedModel, simulator: Simulator, n_sets: int, n_draws: int = 1000,
@@ -124,7 +128,13 @@ def calibrate_model(model: AmortizedModel, simulator: Simulator, n_sets: int, n_
     iv = posterior_intervals(model, simulator, n_sets, n_draws, batch_size, alphas, importance, seed,
                              proposal)
     return calibrate(PARAM_NAMES, iv["truth"], iv["lower"], iv["upper"], iv["sd"], alphas,
-                     iv["active"], meta={"n_draws": n_draws, "importance": importance, "seed": seed})
+                     iv["active"], meta={"n_draws": n_draws, "importance": importance, "seed": seed},
+                     classes=set_classes(iv) if importance else None)
+
+
+def set_classes(intervals: dict) -> np.ndarray:
+    """Each set's Mondrian class from its k-hat (``importance.reliability_class``)."""
+    return np.array([reliability_class(float(k)) for k in intervals["pareto_k"]])
 
 
 def calibrated_coverage(calibration: ConformalCalibration, intervals: dict) -> np.ndarray:
@@ -135,15 +145,21 @@ def calibrated_coverage(calibration: ConformalCalibration, intervals: dict) -> n
         intervals: Output of ``posterior_intervals`` on other (test) sets.
     """
     truth, sd, active = intervals["truth"], intervals["sd"], intervals["active"]
+    classes = set_classes(intervals) if "pareto_k" in intervals else np.full(len(truth), "reliable")
     out = np.full((len(calibration.names), len(calibration.alphas)), np.nan)
     for i, name in enumerate(calibration.names):
         use = active[:, i]
         if not use.any():
             continue
         for j, alpha in enumerate(calibration.alphas):
-            lo, hi = calibration.adjust(name, alpha, intervals["lower"][use, i, j],
-                                        intervals["upper"][use, i, j], sd[use, i])
-            out[i, j] = np.mean((lo <= truth[use, i]) & (truth[use, i] <= hi))
+            inside = np.zeros(int(use.sum()), bool)
+            for c in np.unique(classes[use]):
+                m = classes[use] == c
+                rows = np.flatnonzero(use)[m]
+                lo, hi = calibration.adjust(name, alpha, intervals["lower"][rows, i, j],
+                                            intervals["upper"][rows, i, j], sd[rows, i], klass=str(c))
+                inside[m] = (lo <= truth[rows, i]) & (truth[rows, i] <= hi)
+            out[i, j] = np.mean(inside)
     return out
 
 
@@ -182,6 +198,8 @@ def main(argv=None) -> str:
     ap.add_argument("--proposal", default="mixture", choices=("mixture", "flow"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--out", default=WEIGHTS_FILE)
+    ap.add_argument("--save-intervals", default=None,
+                    help="also write the test sets' intervals, means and truth here (.npz)")
     a = ap.parse_args(argv)
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -197,13 +215,18 @@ def main(argv=None) -> str:
     cal = calibrate(PARAM_NAMES, cal_iv["truth"], cal_iv["lower"], cal_iv["upper"], cal_iv["sd"],
                     DEFAULT_ALPHAS, cal_iv["active"],
                     meta={"n_draws": a.n_draws, "importance": imp, "seed": a.seed,
-                          "proposal": a.proposal})
+                          "proposal": a.proposal}, classes=set_classes(cal_iv) if imp else None)
     test_iv = posterior_intervals(model, Simulator(sim_cfg, seed=a.seed + 1), a.n_test, a.n_draws,
                                   importance=imp, seed=a.seed + 1, proposal=a.proposal)
+    if a.save_intervals:
+        np.savez(a.save_intervals, names=np.array(PARAM_NAMES), **test_iv)
     r = recovery_correlation(test_iv)
     nominal = 1 - np.asarray(DEFAULT_ALPHAS)[None, :]
     ce_raw = np.nanmean(raw_coverage(test_iv) - nominal, axis=1)
     ce_cal = np.nanmean(calibrated_coverage(cal, test_iv) - nominal, axis=1)
+    if imp:
+        print(f"unreliable (k-hat > 0.7): {np.mean(set_classes(cal_iv) == 'unreliable'):.3f} of the "
+              f"calibration sets, {np.mean(set_classes(test_iv) == 'unreliable'):.3f} of the test sets")
     print(f"{'parameter':<10} {'r':>7} {'CE raw':>8} {'CE cal':>8}")
     for i, name in enumerate(PARAM_NAMES):
         if not np.isnan(r[i]):

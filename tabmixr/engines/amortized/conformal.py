@@ -16,6 +16,13 @@ and test sets, each endpoint misses with probability at most ``alpha/2``
 covers with probability at least ``1 - alpha``.  Normalizing by ``sd`` makes
 the correction scale with each data set's posterior width.
 
+Mondrian calibration (Vovk et al. 2005): with ``classes`` the corrections
+are learned within each class of calibration sets on its own, so coverage
+holds within each class, not only on average.  The engine's classes are the
+importance-sampling diagnostic: ``"reliable"`` (Pareto k-hat <= 0.7) and
+``"unreliable"`` sets have very different interval quality, and pooled
+corrections would widen the good intervals for the bad ones' sake.
+
 ``ConformalCalibration`` is the plain-data object shipped next to the weights
 (``to_dict``/``from_dict``, JSON-safe).
 """
@@ -54,6 +61,8 @@ class ConformalCalibration:
         q_lower, q_upper: Corrections of the lower and upper endpoints.
         n_calibration: Calibration sets used per parameter.
         meta: Free-form provenance (seed, model checksum, ...).
+        by_class: Mondrian corrections ``{class: (q_lower, q_upper)}``
+            (empty: pooled only).
     """
 
     names: tuple[str, ...]
@@ -62,6 +71,7 @@ class ConformalCalibration:
     q_upper: np.ndarray
     n_calibration: np.ndarray
     meta: dict = field(default_factory=dict)
+    by_class: dict = field(default_factory=dict)
 
     def index(self, name: str, alpha: float) -> tuple[int, int]:
         """Row and column of ``name`` and ``alpha``.
@@ -76,24 +86,31 @@ class ConformalCalibration:
             raise KeyError(f"no conformal calibration at alpha={alpha}; calibrated: {self.alphas}")
         return self.names.index(name), hits[0]
 
-    def adjust(self, name: str, alpha: float, lo, hi, sd):
+    def adjust(self, name: str, alpha: float, lo, hi, sd, klass: str | None = None):
         """Calibrated endpoints ``(lo - Q_lo sd, hi + Q_hi sd)``.
 
         An infinite correction (too few calibration sets for the level)
         gives an infinite endpoint even where ``sd`` is 0.
+
+        Args:
+            klass: Use that class's corrections (``by_class``) when it has
+                them; ``None`` or an unknown class: the pooled ones.
         """
         i, j = self.index(name, alpha)
         sd = np.asarray(sd, dtype=float)
+        q_lower, q_upper = self.by_class.get(klass, (self.q_lower, self.q_upper))
 
         def shift(Q):
             return np.full(sd.shape, Q) if np.isinf(Q) else Q * sd
-        return np.asarray(lo) - shift(self.q_lower[i, j]), np.asarray(hi) + shift(self.q_upper[i, j])
+        return np.asarray(lo) - shift(q_lower[i, j]), np.asarray(hi) + shift(q_upper[i, j])
 
     def to_dict(self) -> dict:
         """JSON-safe plain data."""
         return {"schema": SCHEMA_VERSION, "names": list(self.names), "alphas": list(self.alphas),
                 "q_lower": self.q_lower.tolist(), "q_upper": self.q_upper.tolist(),
-                "n_calibration": np.asarray(self.n_calibration).tolist(), "meta": dict(self.meta)}
+                "n_calibration": np.asarray(self.n_calibration).tolist(), "meta": dict(self.meta),
+                "by_class": {k: [np.asarray(lo).tolist(), np.asarray(hi).tolist()]
+                             for k, (lo, hi) in self.by_class.items()}}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ConformalCalibration":
@@ -108,11 +125,27 @@ class ConformalCalibration:
         return cls(names=tuple(d["names"]), alphas=tuple(d["alphas"]),
                    q_lower=np.asarray(d["q_lower"], dtype=float),
                    q_upper=np.asarray(d["q_upper"], dtype=float),
-                   n_calibration=np.asarray(d["n_calibration"], dtype=int), meta=dict(d.get("meta", {})))
+                   n_calibration=np.asarray(d["n_calibration"], dtype=int), meta=dict(d.get("meta", {})),
+                   by_class={k: (np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+                             for k, (lo, hi) in d.get("by_class", {}).items()})
+
+
+def _corrections(truth, lower, upper, sd, alphas, active):
+    P, A = truth.shape[1], len(alphas)
+    q_lo, q_hi = np.zeros((P, A)), np.zeros((P, A))
+    for i in range(P):
+        use = active[:, i] & (sd[:, i] > 0)
+        for j, alpha in enumerate(alphas):
+            e_lo = (lower[use, i, j] - truth[use, i]) / sd[use, i]
+            e_hi = (truth[use, i] - upper[use, i, j]) / sd[use, i]
+            q_lo[i, j] = conformal_quantile(e_lo, 1 - alpha / 2)
+            q_hi[i, j] = conformal_quantile(e_hi, 1 - alpha / 2)
+    return q_lo, q_hi
 
 
 def calibrate(names, truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, sd: np.ndarray,
-              alphas=DEFAULT_ALPHAS, active: np.ndarray | None = None, meta: dict | None = None):
+              alphas=DEFAULT_ALPHAS, active: np.ndarray | None = None, meta: dict | None = None,
+              classes: np.ndarray | None = None):
     """Learn endpoint corrections from calibration sets.
 
     Args:
@@ -123,24 +156,25 @@ def calibrate(names, truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, sd
         alphas: Levels of the ``n_alphas`` intervals.
         active: ``(n_sets, n_params)`` booleans: parameter present in that set.
         meta: Provenance stored with the result.
+        classes: ``(n_sets,)`` class labels (strings) for Mondrian corrections
+            (module docstring), learned besides the pooled ones.
 
     Returns:
         ``ConformalCalibration``.
     """
     truth, sd = np.asarray(truth, float), np.asarray(sd, float)
     active = np.ones(truth.shape, bool) if active is None else np.asarray(active, bool)
-    P, A = truth.shape[1], len(alphas)
-    q_lo, q_hi = np.zeros((P, A)), np.zeros((P, A))
-    for i in range(P):
-        use = active[:, i] & (sd[:, i] > 0)
-        for j, alpha in enumerate(alphas):
-            e_lo = (lower[use, i, j] - truth[use, i]) / sd[use, i]
-            e_hi = (truth[use, i] - upper[use, i, j]) / sd[use, i]
-            q_lo[i, j] = conformal_quantile(e_lo, 1 - alpha / 2)
-            q_hi[i, j] = conformal_quantile(e_hi, 1 - alpha / 2)
+    lower, upper = np.asarray(lower, float), np.asarray(upper, float)
+    q_lo, q_hi = _corrections(truth, lower, upper, sd, alphas, active)
+    by_class = {}
+    if classes is not None:
+        classes = np.asarray(classes)
+        for c in np.unique(classes):
+            m = classes == c
+            by_class[str(c)] = _corrections(truth[m], lower[m], upper[m], sd[m], alphas, active[m])
     return ConformalCalibration(names=tuple(names), alphas=tuple(float(a) for a in alphas),
                                 q_lower=q_lo, q_upper=q_hi, n_calibration=active.sum(0),
-                                meta=dict(meta or {}))
+                                meta=dict(meta or {}), by_class=by_class)
 
 
 def coverage(truth, lower, upper) -> np.ndarray:

@@ -28,7 +28,7 @@ import torch
 from tabmixr.design.design import Design
 from tabmixr.engines.amortized import realdata
 from tabmixr.engines.amortized.conformal import ConformalCalibration
-from tabmixr.engines.amortized.importance import K_HAT_THRESHOLD, log_weights, psis
+from tabmixr.engines.amortized.importance import K_HAT_THRESHOLD, log_weights, psis, reliability_class
 from tabmixr.engines.amortized.laplace import sample_mixture_posterior
 from tabmixr.engines.amortized.likelihood import index_stats
 from tabmixr.engines.amortized.networks.model import AmortizedModel, ModelConfig
@@ -135,13 +135,16 @@ def calibration_names(design: Design) -> dict[str, str]:
     return names
 
 
-def calibrated_intervals(draws: dict, design: Design, calibration: ConformalCalibration) -> dict:
+def calibrated_intervals(draws: dict, design: Design, calibration: ConformalCalibration,
+                         klass: str | None = None) -> dict:
     """Conformally calibrated central intervals of every global parameter.
 
     Args:
         draws: The fit's (unweighted, resampled) draws by name.
         design: The design (names of the columns and the term).
         calibration: The shipped calibration.
+        klass: The fit's Mondrian class (``importance.reliability_class`` of
+            its k-hat); ``None``: pooled corrections.
 
     Returns:
         ``{name: {level: (lower, upper)}}`` for ``level = 1 - alpha`` over the
@@ -155,7 +158,7 @@ def calibrated_intervals(draws: dict, design: Design, calibration: ConformalCali
         levels = {}
         for alpha in calibration.alphas:
             lo, hi = np.quantile(x, [alpha / 2, 1 - alpha / 2])
-            lo, hi = calibration.adjust(cal_name, alpha, lo, hi, sd)
+            lo, hi = calibration.adjust(cal_name, alpha, lo, hi, sd, klass=klass)
             lo, hi = float(lo), float(hi)
             if name.startswith("sd_") or name == "sigma":
                 lo = max(lo, 0.0)
@@ -295,7 +298,8 @@ class AmortizedEngine(Engine):
         b = sample_effects(kept, index_stats(draws.stats, 0), g, index=copy)[:, 0]   # fresh b | theta per copy
         fit = self._to_fit(design, draws, idx, b, result, messages, time.perf_counter() - t0)
         if calibration is not None:
-            fit.extra["intervals"] = calibrated_intervals(fit.extra["draws"], design, calibration)
+            fit.extra["intervals"] = calibrated_intervals(fit.extra["draws"], design, calibration,
+                                                          reliability_class(result.pareto_k))
         if len(priors) > 1:
             fit.extra["prior_sensitivity"] = sensitivity_table(design, draws, results, n_draws, g)
         return fit

@@ -41,6 +41,11 @@ K_HAT_THRESHOLD = 0.7
 FLAT_TAIL = 1e-10
 
 
+def reliability_class(pareto_k: float) -> str:
+    """``"reliable"`` for k-hat <= 0.7, else ``"unreliable"`` (NaN: ``"reliable"``, no weights)."""
+    return "unreliable" if pareto_k > K_HAT_THRESHOLD else "reliable"
+
+
 def log_prior(params: GlobalParams, prior: Prior, fixed_mask, re_mask) -> torch.Tensor:
     """Log prior density of data-scale parameters w.r.t. ``(beta, sd, r, sigma)``.
 

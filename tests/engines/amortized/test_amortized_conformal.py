@@ -35,6 +35,33 @@ def test_calibrated_intervals_reach_nominal_coverage():
             assert abs(cov - (1 - alpha)) < 0.02, (name, alpha, cov)
 
 
+def test_mondrian_classes_cover_within_each_class():
+    """Two classes, one far more overconfident: pooled corrections miss per class, Mondrian ones do not."""
+    rng = np.random.default_rng(3)
+
+    def mixed(n):
+        truth, lower, upper, sd = _synthetic(n, rng)
+        bad = rng.random(n) < 0.2
+        mid = 0.5 * (lower + upper)
+        lower = np.where(bad[:, None, None], mid - 0.3 * (mid - lower), lower)   # bad: 3x too narrow
+        upper = np.where(bad[:, None, None], mid + 0.3 * (upper - mid), upper)
+        return truth, lower, upper, sd, np.where(bad, "unreliable", "reliable")
+
+    truth, lower, upper, sd, classes = mixed(6000)
+    cal = calibrate(["a", "b"], truth, lower, upper, sd, classes=classes)
+    assert set(cal.by_class) == {"reliable", "unreliable"}
+    back = ConformalCalibration.from_dict(cal.to_dict())
+    assert np.array_equal(back.by_class["unreliable"][0], cal.by_class["unreliable"][0])
+    truth, lower, upper, sd, classes = mixed(30000)
+    j, alpha = 0, DEFAULT_ALPHAS[0]
+    for klass in ("reliable", "unreliable"):
+        m = classes == klass
+        lo, hi = back.adjust("a", alpha, lower[m, 0, j], upper[m, 0, j], sd[m, 0], klass=klass)
+        assert abs(coverage(truth[m, 0], lo, hi) - (1 - alpha)) < 0.015, klass
+    lo, hi = back.adjust("a", alpha, lower[m, 0, j], upper[m, 0, j], sd[m, 0])     # pooled
+    assert coverage(truth[m, 0], lo, hi) < 1 - alpha - 0.03                       # the bad class undercovers
+
+
 def test_conformal_quantile_definition():
     s = np.arange(1, 20, dtype=float)                            # n = 19
     assert conformal_quantile(s, 0.9) == 18.0                    # ceil(20 * 0.9) = 18th smallest
