@@ -9,9 +9,11 @@
 #' `brmsfit` fits in one table: fixed effects, random-effect SDs and
 #' correlations (rows named `sd(group: column)`, `cor(group: a, b)`), the
 #' residual SD, the log-likelihood and the fit time.  brms fits give
-#' posterior means (`fixef()`, `VarCorr()` estimates), their log-likelihood
-#' is the posterior mean of the summed pointwise log-likelihood, and brms's
-#' `Intercept` is matched to `(Intercept)`.  A fit time is taken from the
+#' posterior means (`fixef()`, `VarCorr()` estimates) and brms's `Intercept`
+#' is matched to `(Intercept)`.  Their log-likelihood, the posterior mean of
+#' the summed pointwise `log_lik()`, is conditional on the group effects, so
+#' it gets a row of its own (`logLik | b`) instead of sitting next to lme4's
+#' and tabmix's marginal `logLik`, which integrates them out.  A fit time is taken from the
 #' fit when it records one (tabmix: the whole R call; brms: Stan's elapsed
 #' time) or from an attribute `"fit_time"` (seconds) set by the user.
 #'
@@ -101,8 +103,8 @@ fit_pieces <- function(fit, label) {
        "' is a ", class(fit)[1L], call. = FALSE)
 }
 
-fit_rows <- function(sigma, loglik, seconds) {
-  piece_frame("fit", c("sigma", "logLik", "fit time (s)"), c(sigma, loglik, seconds))
+fit_rows <- function(sigma, loglik, seconds, loglik_term = "logLik") {
+  piece_frame("fit", c("sigma", loglik_term, "fit time (s)"), c(sigma, loglik, seconds))
 }
 
 user_time <- function(fit) {
@@ -164,5 +166,5 @@ brms_pieces <- function(fit) {
   if (is.na(seconds) && requireNamespace("rstan", quietly = TRUE) && inherits(fit$fit, "stanfit")) {
     seconds <- tryCatch(sum(rstan::get_elapsed_time(fit$fit)), error = function(e) NA_real_)
   }
-  do.call(rbind, c(rows, list(fit_rows(sigma, ll, seconds))))
+  do.call(rbind, c(rows, list(fit_rows(sigma, ll, seconds, loglik_term = "logLik | b"))))
 }

@@ -251,7 +251,8 @@ class AmortizedEngine(Engine):
 
         Returns:
             ``MixedFit`` with posterior means as estimates, ``extra["draws"]``,
-            ``extra["pareto_k"]`` and ``extra["ess"]``.
+            ``extra["pareto_k"]``, ``extra["ess"]``, ``extra["n_draws"]`` (proposal
+            draws weighted) and ``extra["adaptive_rounds"]`` (``adaptive.py``).
 
         Raises:
             EngineError: unsupported design, unknown options, no weights.
@@ -297,6 +298,7 @@ class AmortizedEngine(Engine):
         kept = GlobalParams(*(getattr(draws.params, f)[uniq, :1] for f in ("beta", "sd", "L_corr", "sigma")))
         b = sample_effects(kept, index_stats(draws.stats, 0), g, index=copy)[:, 0]   # fresh b | theta per copy
         fit = self._to_fit(design, draws, idx, b, result, messages, time.perf_counter() - t0)
+        fit.extra["adaptive_rounds"] = draws.rounds
         if calibration is not None:
             fit.extra["intervals"] = calibrated_intervals(fit.extra["draws"], design, calibration,
                                                           reliability_class(result.pareto_k))
