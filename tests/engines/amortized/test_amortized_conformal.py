@@ -109,3 +109,25 @@ def test_calibrate_model_pipeline():
     seen = ~np.isnan(cov[:, 0])
     assert seen[PARAM_NAMES.index("sigma")] and not seen[PARAM_NAMES.index("beta[7]")]
     assert np.all(cov[seen] >= 1 - np.asarray(DEFAULT_ALPHAS)[None, :] - 1e-12)
+
+
+def test_fit_coverage_uses_raw_intervals_where_reliable():
+    """A fit reports the weighted posterior's own interval at k-hat <= 0.7, the calibrated one above."""
+    from tabmixr.engines.amortized.calibration import fit_coverage
+    rng = np.random.default_rng(5)
+    truth, lower, upper, sd = _synthetic(4000, rng)
+    k = np.where(rng.random(4000) < 0.5, 0.3, 0.9)
+    cal = calibrate(["a", "b"], truth, lower, upper, sd,
+                    classes=np.where(k > 0.7, "unreliable", "reliable"))
+    iv = {"truth": truth, "lower": lower, "upper": upper, "sd": sd, "active": np.ones(truth.shape, bool),
+          "pareto_k": k}
+    got = fit_coverage(cal, iv)
+    rel = k <= 0.7
+    raw_rel = coverage(truth[rel][..., None], lower[rel], upper[rel])       # (params, alphas)
+    for i, name in enumerate(["a", "b"]):
+        for j, alpha in enumerate(DEFAULT_ALPHAS):
+            lo, hi = cal.adjust(name, alpha, lower[~rel, i, j], upper[~rel, i, j], sd[~rel, i],
+                                klass="unreliable")
+            bad = coverage(truth[~rel, i], lo, hi)
+            want = (raw_rel[i, j] * rel.sum() + bad * (~rel).sum()) / len(k)
+            assert abs(got[i, j] - want) < 1e-12

@@ -20,6 +20,8 @@ def test_weights_are_small_and_calibrated():
     model, cal = load_shipped_model()
     assert cal.names == PARAM_NAMES and cal.alphas == tuple(DEFAULT_ALPHAS)
     assert np.isfinite(cal.q_lower[:, 0]).sum() >= len(PARAM_NAMES) - 1   # every used parameter
+    assert set(cal.by_class) == {"reliable", "unreliable"}               # Mondrian by k-hat class
+    assert np.isfinite(cal.by_class["unreliable"][0][:, 0]).sum() >= len(PARAM_NAMES) - 2
     assert not model.training
 
 
