@@ -184,6 +184,10 @@ def pedigree_dense_a(
 
 # -- cholesky (src/cholesky) ---------------------------------------------------------
 
+def _set_mapped_outputs(enabled: bool) -> bool:
+    """Testing hook: recycled mappings (True, default) or numpy's allocator for the large
+    arrays of SparseCholesky.selected_inverse(); returns the previous setting."""
+
 class NotPositiveDefiniteError(ValueError):
     """Q is not positive definite; ``column`` is the original column where it broke down."""
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cholesky/bindings.hpp"
+#include "cholesky/output_buffer.hpp"
 #include "cholesky/selected_inverse.hpp"
 #include "cholesky/sparse_cholesky.hpp"
 #include "common/csc.hpp"
@@ -220,8 +221,10 @@ private:
     template <class Index>
     py::tuple symmetric_arrays(std::int64_t nnz) {
         py::array_t<Index> indptr(static_cast<py::ssize_t>(chol_->n() + 1));
-        py::array_t<Index> indices(static_cast<py::ssize_t>(nnz));
-        py::array_t<double> data(static_cast<py::ssize_t>(nnz));
+        // The big arrays come from the pool: after the first call, usually memory
+        // that is already faulted in (output_buffer.hpp).
+        py::array_t<Index> indices = out_pool_.array(py::dtype::of<Index>(), nnz);
+        py::array_t<double> data = out_pool_.array(py::dtype::of<double>(), nnz);
         Index* p = indptr.mutable_data();
         Index* i = indices.mutable_data();
         double* x = data.mutable_data();
@@ -235,6 +238,7 @@ private:
 
     std::unique_ptr<SparseCholesky> chol_;
     std::unique_ptr<SelectedInverse> selinv_;
+    OutputPool out_pool_;  // memory of selected_inverse()'s large arrays
     std::mutex mutex_;
 };
 
@@ -254,6 +258,10 @@ void register_bindings(py::module_& m) {
             PyErr_SetObject(not_pd_type.ptr(), error.ptr());
         }
     });
+
+    m.def("_set_mapped_outputs", &OutputPool::set_mapped, py::arg("enabled"),
+          "Testing hook: whether selected_inverse()'s large arrays use recycled mappings "
+          "(default True) or numpy's allocator; returns the previous setting.");
 
     py::class_<PySparseCholesky>(m, "SparseCholesky",
                                  R"doc(Sparse Cholesky factor Q[perm, perm] = L L^T (CHOLMOD).

@@ -219,6 +219,10 @@ class SparseCholesky:
 
         Returns:
             symmetric ``scipy.sparse.csc_array`` (int32 indices when they fit).
+            For ``"factor"``, the memory of large ``indices``/``data`` arrays is
+            kept by this factor once they are dropped, and reused by the next
+            call (writing into fresh memory costs more than the inversion on
+            some machines); it is freed with the factor.
 
         Raises:
             KernelError: no factor, or an unknown ``pattern``.
