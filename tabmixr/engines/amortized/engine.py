@@ -1,17 +1,21 @@
 """The amortized Bayesian LMM engine (``method="amortized"``).
 
 Pipeline for one data set: ``realdata.batch_from_design`` -> networks ->
-``posterior.sample_posterior`` (flow draws of the global parameters, exact
-conditional draws of the random effects) -> ``importance`` (weights against
-the exact posterior, PSIS, k-hat, ESS) -> importance resampling -> ``MixedFit``
-with the draws in ``extra["draws"]`` (``draws.to_arviz``).
+the importance-sampling proposal (``laplace.sample_mixture_posterior``: the
+flow mixed with a Student-t at the exact posterior mode, plus adaptive
+rounds where the weights degenerate, ``adaptive.py``; or the flow alone) ->
+``importance`` (weights against the exact posterior, PSIS, k-hat, ESS) ->
+importance resampling -> random effects from their exact conditional for
+the kept draws -> ``MixedFit`` with the draws in ``extra["draws"]``
+(``draws.to_arviz``).
 
 The shipped weights (``weights/amortized.pt``, written by
-``calibration.py``) hold the trained model and its conformal calibration;
-a fit's ``extra["intervals"]`` holds the calibrated central intervals, which
-``posterior_summary`` reports at the calibrated levels.  Without the file a
-fit raises an ``EngineError`` that says so; ``model=`` fits with any model
-(tests, training sessions), uncalibrated.
+``calibration.py``) hold the trained model and its conformal calibration
+(pooled and per k-hat class); a fit's ``extra["intervals"]`` holds the
+calibrated central intervals of its class, which ``posterior_summary``
+reports when k-hat > 0.7.  Without the file a fit raises an
+``EngineError`` that says so; ``model=`` fits with any model (tests,
+training sessions), uncalibrated.
 """
 
 from __future__ import annotations
