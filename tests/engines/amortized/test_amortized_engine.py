@@ -214,3 +214,18 @@ def test_summary_prints_brms_layout(sleep, tiny_model):
     assert row[0] == "Days" and float(row[1]) == round(table.loc["b_Days", "Estimate"], 2)
     assert any(line.startswith("cor(Intercept,Days)") for line in lines)
     assert any(line.startswith("sigma ") for line in lines)
+
+
+def test_threads_option_is_restored_and_checked():
+    sleep = tabmixr.datasets.load("sleepstudy")
+    before = torch.get_num_threads()
+    model = AmortizedModel(ModelConfig(dim=16, heads=2, inducing=4, global_depth=1, couplings=2, hidden=16))
+    design = build_design(parse_formula("Reaction ~ Days + (Days | Subject)"), sleep)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = AmortizedEngine().fit(design, model=model, n_draws=200, seed=3, threads=1)
+        two = AmortizedEngine().fit(design, model=model, n_draws=200, seed=3, threads=2)
+    assert torch.get_num_threads() == before
+    assert abs(one.beta[1] - two.beta[1]) < 1e-6 * max(1.0, abs(one.beta[1]))   # same draws either way
+    with pytest.raises(EngineError, match="threads"):
+        AmortizedEngine().fit(design, model=model, threads=0)
