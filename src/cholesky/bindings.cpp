@@ -157,20 +157,21 @@ public:
     }
 
     py::array_t<double> selected_inverse_on_pattern() {
-        py::array_t<double> out(static_cast<py::ssize_t>(chol_->nnz()));
-        double* data = out.mutable_data();
-        py::gil_scoped_release release;
-        std::lock_guard<std::mutex> guard(mutex_);
-        selinv_->on_pattern(data);
-        return out;
+        return filled_without_gil(chol_->nnz(), [this](double* d) { selinv_->on_pattern(d); });
     }
 
     py::array_t<double> diag_inverse() {
-        py::array_t<double> out(static_cast<py::ssize_t>(chol_->n()));
+        return filled_without_gil(chol_->n(), [this](double* d) { selinv_->diag(d); });
+    }
+
+    // A new array of `count` doubles written by `fill` with the GIL released, under the lock.
+    template <class Fill>
+    py::array_t<double> filled_without_gil(std::int64_t count, Fill&& fill) {
+        py::array_t<double> out(static_cast<py::ssize_t>(count));
         double* data = out.mutable_data();
         py::gil_scoped_release release;
         std::lock_guard<std::mutex> guard(mutex_);
-        selinv_->diag(data);
+        fill(data);
         return out;
     }
 

@@ -40,22 +40,23 @@ ESS_FRACTION = 0.1
 INFLATE = 1.5
 
 
-def raw_ess(log_w: torch.Tensor) -> torch.Tensor:
-    """``(sum w)^2 / sum w^2`` of raw weights per data set, ``log_w (S, B)`` -> ``(B,)`` (0 if none finite)."""
+def _relative_weights(log_w: torch.Tensor) -> torch.Tensor:
+    """``exp(log_w - max)`` per data set, ``(S, B)``; non-finite log weights give 0."""
     lw = torch.where(torch.isfinite(log_w), log_w, torch.full_like(log_w, -math.inf))
     top = lw.max(0).values
-    w = torch.exp(lw - torch.where(torch.isfinite(top), top, torch.zeros_like(top)))
-    ess = w.sum(0) ** 2 / (w * w).sum(0)
-    return torch.nan_to_num(ess, nan=0.0)
+    return torch.exp(lw - torch.where(torch.isfinite(top), top, torch.zeros_like(top)))
+
+
+def raw_ess(log_w: torch.Tensor) -> torch.Tensor:
+    """``(sum w)^2 / sum w^2`` of raw weights per data set, ``log_w (S, B)`` -> ``(B,)`` (0 if none finite)."""
+    w = _relative_weights(log_w)
+    return torch.nan_to_num(w.sum(0) ** 2 / (w * w).sum(0), nan=0.0)
 
 
 def truncated_weights(log_w: torch.Tensor) -> torch.Tensor:
     """Self-normalized weights ``(S, B)`` truncated at ``mean * sqrt(S)`` (Ionides 2008)."""
-    S = log_w.shape[0]
-    lw = torch.where(torch.isfinite(log_w), log_w, torch.full_like(log_w, -math.inf))
-    top = lw.max(0).values
-    w = torch.exp(lw - torch.where(torch.isfinite(top), top, torch.zeros_like(top)))
-    w = torch.minimum(w, w.mean(0) * math.sqrt(S))
+    w = _relative_weights(log_w)
+    w = torch.minimum(w, w.mean(0) * math.sqrt(log_w.shape[0]))
     return w / w.sum(0).clamp(min=1e-300)
 
 

@@ -170,7 +170,6 @@ def fit_coverage(calibration: ConformalCalibration, intervals: dict) -> np.ndarr
     when k-hat <= 0.7 and the calibrated ones (its class's corrections)
     otherwise (``draws.uses_calibrated_intervals``); this is their coverage.
     """
-    raw = intervals
     reliable = set_classes(intervals) == "reliable"
     out = np.full((len(calibration.names), len(calibration.alphas)), np.nan)
     t, a = intervals["truth"][..., None], intervals["active"]
@@ -181,10 +180,11 @@ def fit_coverage(calibration: ConformalCalibration, intervals: dict) -> np.ndarr
             continue
         for j, alpha in enumerate(calibration.alphas):
             bad = use & ~reliable
-            lo, hi = calibration.adjust(name, alpha, raw["lower"][bad, i, j], raw["upper"][bad, i, j],
-                                        raw["sd"][bad, i], klass="unreliable")
+            lo, hi = calibration.adjust(name, alpha, intervals["lower"][bad, i, j],
+                                        intervals["upper"][bad, i, j], intervals["sd"][bad, i],
+                                        klass="unreliable")
             inside = inside_raw[:, i, j].copy()
-            inside[bad] = (lo <= raw["truth"][bad, i]) & (raw["truth"][bad, i] <= hi)
+            inside[bad] = (lo <= t[bad, i, 0]) & (t[bad, i, 0] <= hi)
             out[i, j] = np.mean(inside[use])
     return out
 

@@ -303,7 +303,7 @@ class AmortizedEngine(Engine):
             draws = sample_mixture_posterior(model, batch, n_draws, g)
         else:
             draws = sample_posterior(model, batch, n_draws, g, with_effects=False)
-        lw = log_weights(draws, stacked)
+        lw = log_weights(draws, batch.prior)          # the stacked priors (repeat_batch)
         results = [psis(lw[:, i]) for i in range(len(priors))]
         result = results[0]
         if result.ess == 0:

@@ -73,7 +73,12 @@ def log_posterior(params: GlobalParams, log_jac: torch.Tensor, stats, prior: Pri
 
 
 def log_weights(draws: PosteriorDraws, prior: Prior) -> torch.Tensor:
-    """Raw log importance weights ``(S, B)`` (module docstring)."""
+    """Raw log importance weights ``(S, B)`` (module docstring).
+
+    Reuses ``draws.log_target`` when it was evaluated under this very ``prior``.
+    """
+    if draws.log_target is not None and draws.target_prior is prior:
+        return draws.log_target - draws.log_q
     st = draws.standardization
     return log_posterior(draws.params, draws.log_jac, draws.stats, prior, st.fixed_mask,
                          st.re_mask) - draws.log_q

@@ -282,25 +282,25 @@ def sample_mixture_posterior(model: AmortizedModel, batch: Batch, n_draws: int,
     phi = torch.cat([phi_f, phi_t]) * active
 
     def log_q_first(x):
+        """Density of the flow + Laplace-t mixture at ``x (n, B, D)``."""
         with torch.no_grad():
             log_flow = q.log_prob(x.to(model.dtype)).to(torch.float64)
         return torch.logaddexp(log_flow, t_log_prob(x, mode, evals, evecs, scale=scale)) - math.log(2)
 
+    log_t_f = t_log_prob(phi_f, mode, evals, evecs, scale=scale)
+    log_q = torch.cat([torch.logaddexp(log_flow_f.to(torch.float64), log_t_f) - math.log(2),
+                       log_q_first(phi_t * active)])
     with torch.no_grad():
-        log_flow_t = q.log_prob(phi_t.to(model.dtype)).to(torch.float64)
-    log_flow = torch.cat([log_flow_f, log_flow_t])
-    log_q = torch.logaddexp(log_flow, t_log_prob(phi, mode, evals, evecs, scale=scale)) - math.log(2)
+        log_pi = f(phi)
     rounds = 0
     if adaptive:
         from tabmixr.engines.amortized.adaptive import adapt
-        with torch.no_grad():
-            log_pi = f(phi)
-        phi, log_q, _, rounds = adapt(phi, log_q, log_pi, log_q_first, active, laplace, f, generator)
+        phi, log_q, log_pi, rounds = adapt(phi, log_q, log_pi, log_q_first, active, laplace, f, generator)
     params_std, jac1 = phi_to_params(phi, batch.fixed_mask, batch.re_mask)
     params, jac2 = params_to_original(params_std, st)
     return PosteriorDraws(phi=phi, log_q=log_q, params_std=params_std, params=params,
                           log_jac=jac1 + jac2, b=None, standardization=st, stats=stats,
-                          rounds=rounds)
+                          rounds=rounds, log_target=log_pi, target_prior=batch.prior)
 
 
 __all__ = ["log_target", "find_mode", "t_log_prob", "t_sample", "sample_mixture_posterior",

@@ -83,23 +83,17 @@ def trimmed(stats: GroupStats) -> tuple[GroupStats, int, int]:
     return stats.trimmed_cache
 
 
-def group_stats(batch: Batch, beta0: torch.Tensor | None = None) -> GroupStats:
-    """Cross-products over the real rows of every group (padding ignored by mask).
-
-    Args:
-        batch: The data.
-        beta0: ``(B, P)``: cross-products of ``y - X beta0`` instead of ``y``.
-    """
+def group_stats(batch: Batch) -> GroupStats:
+    """Cross-products over the real rows of every group (padding ignored by mask)."""
     m = batch.row_mask
     w = m.to(batch.X.dtype)
     X = torch.where(m[..., None], batch.X, torch.zeros_like(batch.X))
     Z = torch.where(m[..., None], batch.Z, torch.zeros_like(batch.Z))
-    y = batch.y if beta0 is None else batch.y - torch.einsum("bgnp,bp->bgn", batch.X, beta0)
-    y = torch.where(m, y, torch.zeros_like(y))
+    y = torch.where(m, batch.y, torch.zeros_like(batch.y))
     return GroupStats(n=w.sum(-1), XtX=X.transpose(-1, -2) @ X,
                       Xty=(X * y[..., None]).sum(-2), yty=(y * y).sum(-1),
                       ZtZ=Z.transpose(-1, -2) @ Z, ZtX=Z.transpose(-1, -2) @ X,
-                      Zty=(Z * y[..., None]).sum(-2), group_mask=batch.group_mask, beta0=beta0)
+                      Zty=(Z * y[..., None]).sum(-2), group_mask=batch.group_mask)
 
 
 def centered_group_stats(batch: Batch) -> GroupStats:
@@ -114,14 +108,18 @@ def centered_group_stats(batch: Batch) -> GroupStats:
     same formulas only see the small residual scale.  The likelihood is the
     same function of ``beta``; only its rounding changes.
     """
-    m = batch.row_mask[..., None]
-    X = torch.where(m, batch.X, torch.zeros_like(batch.X)).flatten(1, 2)        # (B, N, P)
-    y = torch.where(batch.row_mask, batch.y, torch.zeros_like(batch.y)).flatten(1, 2)
-    XtX = X.transpose(1, 2) @ X
+    plain = group_stats(batch)
+    XtX, Xty = plain.XtX.sum(1), plain.Xty.sum(1)                              # pooled over groups
     d = torch.diagonal(XtX, dim1=-2, dim2=-1)
     ridge = 1e-10 * d.amax(-1, keepdim=True) + (d == 0).to(d.dtype)
-    beta0 = torch.linalg.solve(XtX + torch.diag_embed(ridge), (X * y[..., None]).sum(1))
-    return group_stats(batch, beta0)
+    beta0 = torch.linalg.solve(XtX + torch.diag_embed(ridge), Xty)
+    m = batch.row_mask
+    r = torch.where(m, batch.y - torch.einsum("bgnp,bp->bgn", batch.X, beta0), torch.zeros_like(batch.y))
+    X = torch.where(m[..., None], batch.X, torch.zeros_like(batch.X))
+    Z = torch.where(m[..., None], batch.Z, torch.zeros_like(batch.Z))
+    # only the products with y change; r^T r is summed row by row, never by cancellation
+    return replace(plain, Xty=(X * r[..., None]).sum(-2), yty=(r * r).sum(-1),
+                   Zty=(Z * r[..., None]).sum(-2), beta0=beta0)
 
 
 def index_stats(stats: GroupStats, i) -> GroupStats:

@@ -40,6 +40,9 @@ class PosteriorDraws:
         standardization: The batch's ``Standardization``.
         stats: Data-scale ``GroupStats`` of the batch.
         rounds: Adaptive importance-sampling rounds added (``adaptive.py``).
+        log_target: ``log pi(phi)`` ``(S, B)`` when the sampler already evaluated
+            it, under ``target_prior`` (``importance.log_weights`` reuses it).
+        target_prior: The prior of ``log_target``.
     """
 
     phi: torch.Tensor
@@ -51,6 +54,8 @@ class PosteriorDraws:
     standardization: Standardization
     stats: GroupStats
     rounds: int = 0
+    log_target: torch.Tensor | None = None
+    target_prior: object | None = None
 
 
 def sample_effects(params: GlobalParams, stats: GroupStats, generator: torch.Generator,
