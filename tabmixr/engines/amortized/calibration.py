@@ -3,7 +3,8 @@
 Draws ``n_sets`` data sets from the simulator (a seed not used in training;
 packed rows, ``summaries.sample_packed``, padded per batch afterwards),
 computes each set's posterior (flow draws, optionally importance-weighted
-with PSIS as in a fit), and learns per-parameter endpoint corrections with
+with PSIS as in a fit, the fixed effects then Rao-Blackwellized as in a fit:
+``rao_blackwell.py``), and learns per-parameter endpoint corrections with
 ``conformal.calibrate``.  Parameters are named on the data scale::
 
     beta[0..P_MAX-1]   sd[0..Q_MAX-1]   cor[0..K_MAX-1]   sigma
@@ -34,6 +35,8 @@ from tabmixr.engines.amortized.networks.model import AmortizedModel
 from tabmixr.engines.amortized.parameters import K_MAX, P_MAX, Q_MAX, GlobalParams, phi_mask
 from tabmixr.engines.amortized.laplace import sample_mixture_posterior
 from tabmixr.engines.amortized.posterior import sample_posterior
+from tabmixr.engines.amortized.rao_blackwell import (fixed_effects_conditional, mixture_summary,
+                                                     weighted_quantile)
 from tabmixr.engines.amortized.simulator import Simulator
 from tabmixr.engines.amortized.summaries import sample_packed
 
@@ -45,19 +48,6 @@ def theta_vector(params: GlobalParams) -> torch.Tensor:
     """``(..., D)`` data-scale vector ``[beta, sd, cor, sigma]`` in ``PARAM_NAMES`` order."""
     rows, cols = torch.tril_indices(Q_MAX, Q_MAX, offset=-1)
     return torch.cat([params.beta, params.sd, params.corr[..., rows, cols], params.sigma[..., None]], -1)
-
-
-def weighted_quantiles(x: torch.Tensor, w: torch.Tensor, probs) -> torch.Tensor:
-    """Quantiles of draws ``x (S, D)`` with normalized weights ``w (S,)``: ``(D, len(probs))``."""
-    order = torch.argsort(x, dim=0)
-    xs = torch.gather(x, 0, order)
-    cdf = torch.cumsum(w[order], 0) - 0.5 * w[order]
-    p = torch.as_tensor(probs, dtype=x.dtype)
-    out = []
-    for d in range(x.shape[1]):
-        idx = torch.searchsorted(cdf[:, d].contiguous(), p).clamp(max=x.shape[0] - 1)
-        out.append(xs[idx, d])
-    return torch.stack(out)
 
 
 def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int,
@@ -92,6 +82,10 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
             else sample_posterior(model, batch, n_draws, g, with_effects=False)
         lw = log_weights(draws, batch.prior) if importance else None
         x = theta_vector(draws.params)
+        if importance:                           # the fixed effects' exact conditionals, as a fit uses
+            cond_mean, cond_cov = fixed_effects_conditional(draws.params, draws.stats, batch.prior,
+                                                            batch.fixed_mask)
+            cond_sd = torch.sqrt(torch.diagonal(cond_cov, dim1=-2, dim2=-1).clamp(min=0))
         for i in range(x.shape[1]):
             finite = torch.isfinite(x[:, i]).all(-1)          # overflowed draws: no weight
             res = psis(lw[:, i]) if importance else None
@@ -103,7 +97,10 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
             mean = (w[:, None] * xi).sum(0)
             means.append(mean)
             sds.append(torch.sqrt((w[:, None] * (xi - mean) ** 2).sum(0)))
-            qs = weighted_quantiles(xi, w, probs)
+            qs = torch.as_tensor(np.stack([weighted_quantile(xi[:, d].numpy(), w.numpy(), probs)
+                                           for d in range(xi.shape[1])]), dtype=xi.dtype)
+            if importance:
+                _rao_blackwellize(i, w, cond_mean, cond_sd, batch.fixed_mask, probs, means[-1], sds[-1], qs)
             lower.append(qs[:, :len(alphas)])
             upper.append(qs[:, len(alphas):])
         truth.append(theta_vector(batch.params))
@@ -113,6 +110,21 @@ def posterior_intervals(model: AmortizedModel, simulator: Simulator, n_sets: int
             "upper": torch.stack(upper).numpy(), "sd": torch.stack(sds).numpy(),
             "mean": torch.stack(means).numpy(), "active": torch.cat(active).numpy(),
             "pareto_k": np.asarray(khat)}
+
+
+def _rao_blackwellize(i, w, cond_mean, cond_sd, fixed_mask, probs, mean, sd, qs) -> None:
+    """Overwrite data set ``i``'s fixed-effect mean, SD and quantiles (in place) by their
+    Rao-Blackwellized values (``rao_blackwell.py``), unless a weighted conditional is not finite."""
+    cols = fixed_mask[i].nonzero()[:, 0]
+    used = w > 0
+    m, s_ = cond_mean[:, i][:, cols], cond_sd[:, i][:, cols]
+    if not (torch.isfinite(m[used]).all() and torch.isfinite(s_[used]).all()):
+        return
+    m, s_ = torch.where(used[:, None], m, 0.0), torch.where(used[:, None], s_, 0.0)
+    rb_mean, rb_sd, rb_q = mixture_summary(w.numpy(), m.numpy(), s_.numpy(), probs)
+    mean[cols] = torch.as_tensor(rb_mean, dtype=mean.dtype)
+    sd[cols] = torch.as_tensor(rb_sd, dtype=sd.dtype)
+    qs[cols] = torch.as_tensor(rb_q.T, dtype=qs.dtype)
 
 
 def calibrate_model(model: AmortizedModel, simulator: Simulator, n_sets: int, n_draws: int = 1000,

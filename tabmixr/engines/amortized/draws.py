@@ -38,9 +38,12 @@ def posterior_summary(fit, level: float = 0.95) -> pd.DataFrame:
     Returns:
         DataFrame with ``Estimate``, ``Est.Error``, ``l-95% CI``, ``u-95% CI``
         (named after ``level``) and ``ESS`` (the importance-sampling effective
-        sample size, the same for every row).  The intervals are the
-        importance-weighted draws' quantiles - the posterior itself - while
-        importance sampling is reliable (Pareto k-hat <= 0.7); otherwise, at a
+        sample size, the same for every row).  Estimates, errors and intervals
+        come from the importance-weighted draws (``extra["weighted_posterior"]``:
+        the fixed effects through their exact Gaussian conditionals,
+        ``rao_blackwell.py``; a fit without it: the resampled draws), the
+        posterior itself, while importance sampling is reliable (Pareto
+        k-hat <= 0.7); otherwise, at a
         level the shipped conformal calibration covers (``fit.extra["intervals"]``:
         50, 68, 80, 90 and 95%), the calibrated endpoints, which cover on
         simulated data sets whatever the proposal's quality.
@@ -50,15 +53,19 @@ def posterior_summary(fit, level: float = 0.95) -> pd.DataFrame:
     """
     draws = _draws(fit)
     calibrated = fit.extra.get("intervals") or {} if uses_calibrated_intervals(fit) else {}
+    weighted = fit.extra.get("weighted_posterior")
+    table = weighted.table(level) if weighted is not None else {}
     lo_name, hi_name = f"l-{round(100 * level)}% CI", f"u-{round(100 * level)}% CI"
     rows = {}
     for name, x in draws.items():
         if name.startswith("r_"):
             continue
         x = np.asarray(x, dtype=float)
-        lo, hi = calibrated.get(name, {}).get(round(level, 10)) or \
-            (np.quantile(x, (1 - level) / 2), np.quantile(x, (1 + level) / 2))
-        rows[name] = {"Estimate": x.mean(), "Est.Error": x.std(ddof=1), lo_name: lo, hi_name: hi,
+        w = table.get(name) or {"Estimate": x.mean(), "Est.Error": x.std(ddof=1),
+                                "lower": np.quantile(x, (1 - level) / 2),
+                                "upper": np.quantile(x, (1 + level) / 2)}
+        lo, hi = calibrated.get(name, {}).get(round(level, 10)) or (w["lower"], w["upper"])
+        rows[name] = {"Estimate": w["Estimate"], "Est.Error": w["Est.Error"], lo_name: lo, hi_name: hi,
                       "ESS": fit.extra.get("ess", float(len(x)))}
     return pd.DataFrame.from_dict(rows, orient="index")
 

@@ -39,6 +39,7 @@ from tabmixr.engines.amortized.networks.model import AmortizedModel, ModelConfig
 from tabmixr.engines.amortized.parameters import Q_MAX, GlobalParams
 from tabmixr.engines.amortized.posterior import sample_effects, sample_posterior
 from tabmixr.engines.amortized.priors import make_prior, stack_priors
+from tabmixr.engines.amortized.rao_blackwell import WeightedPosterior, weighted_posterior
 from tabmixr.engines.amortized.simulator import Batch, Prior
 from tabmixr.engines.base import Engine, register_engine
 from tabmixr.errors import EngineError, SerializationError
@@ -139,12 +140,14 @@ def calibration_names(design: Design) -> dict[str, str]:
     return names
 
 
-def calibrated_intervals(draws: dict, design: Design, calibration: ConformalCalibration,
+def calibrated_intervals(weighted: WeightedPosterior, design: Design, calibration: ConformalCalibration,
                          klass: str | None = None) -> dict:
     """Conformally calibrated central intervals of every global parameter.
 
     Args:
-        draws: The fit's (unweighted, resampled) draws by name.
+        weighted: The fit's weighted posterior (``rao_blackwell.WeightedPosterior``;
+            its quantiles and SDs are what the calibration corrects, as in
+            ``calibration.posterior_intervals``).
         design: The design (names of the columns and the term).
         calibration: The shipped calibration.
         klass: The fit's Mondrian class (``importance.reliability_class`` of
@@ -155,14 +158,16 @@ def calibrated_intervals(draws: dict, design: Design, calibration: ConformalCali
         calibrated alphas; endpoints are clipped to the parameter's range
         (SDs at 0, correlations at +-1), which never loses coverage.
     """
+    alphas = list(calibration.alphas)
+    probs = [a / 2 for a in alphas] + [1 - a / 2 for a in alphas]
+    summary = weighted.quantiles(probs)
     out = {}
     for name, cal_name in calibration_names(design).items():
-        x = np.asarray(draws[name], dtype=float)
-        sd = float(x.std(ddof=1)) if len(x) > 1 else 0.0
+        r = summary[name]
         levels = {}
-        for alpha in calibration.alphas:
-            lo, hi = np.quantile(x, [alpha / 2, 1 - alpha / 2])
-            lo, hi = calibration.adjust(cal_name, alpha, lo, hi, sd, klass=klass)
+        for j, alpha in enumerate(alphas):
+            lo, hi = calibration.adjust(cal_name, alpha, r["q"][j], r["q"][len(alphas) + j], r["sd"],
+                                        klass=klass)
             lo, hi = float(lo), float(hi)
             if name.startswith("sd_") or name == "sigma":
                 lo = max(lo, 0.0)
@@ -189,21 +194,28 @@ def global_draws(design: Design, draws, idx: torch.Tensor, i: int) -> dict[str, 
     return out
 
 
-def sensitivity_table(design: Design, draws, results, n_draws: int, g: torch.Generator):
+def weighted_summary_of(design: Design, draws, result, prior: Prior, i: int) -> WeightedPosterior:
+    """The ``WeightedPosterior`` of data set ``i``: all its draws by brms name with their weights."""
+    named = global_draws(design, draws, torch.arange(draws.params.sigma.shape[0]), i)
+    return weighted_posterior(draws, i, result.log_weights, prior, named,
+                              [f"b_{n}" for n in design.fixed_names])
+
+
+def sensitivity_table(design: Design, draws, results, prior: Prior):
     """Posterior summary under every prior set: rows ``(prior, parameter)``.
 
     Columns ``Estimate, Est.Error, l-95% CI, u-95% CI`` (importance-weighted
-    draws, not calibrated: the calibration holds for the simulator's priors)
-    and each prior set's Pareto ``k_hat`` and ``ESS``.
+    draws, fixed effects Rao-Blackwellized, not calibrated: the calibration
+    holds for the simulator's priors) and each prior set's Pareto ``k_hat``
+    and ``ESS``.
     """
     import pandas as pd
 
     rows = {}
     for i, res in enumerate(results):
-        idx = systematic_resample(res.log_weights, n_draws, g)
-        for name, x in global_draws(design, draws, idx, i).items():
-            rows[(i, name)] = {"Estimate": x.mean(), "Est.Error": x.std(ddof=1),
-                               "l-95% CI": np.quantile(x, 0.025), "u-95% CI": np.quantile(x, 0.975),
+        for name, r in weighted_summary_of(design, draws, res, prior, i).table(0.95).items():
+            rows[(i, name)] = {"Estimate": r["Estimate"], "Est.Error": r["Est.Error"],
+                               "l-95% CI": r["lower"], "u-95% CI": r["upper"],
                                "k_hat": res.pareto_k, "ESS": res.ess}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index = pd.MultiIndex.from_tuples(table.index, names=["prior", "parameter"])
@@ -321,41 +333,39 @@ class AmortizedEngine(Engine):
         uniq, copy = torch.unique(idx, return_inverse=True)
         kept = GlobalParams(*(getattr(draws.params, f)[uniq, :1] for f in ("beta", "sd", "L_corr", "sigma")))
         b = sample_effects(kept, index_stats(draws.stats, 0), g, index=copy)[:, 0]   # fresh b | theta per copy
-        fit = self._to_fit(design, draws, idx, b, result, messages, time.perf_counter() - t0)
+        weighted = weighted_summary_of(design, draws, result, batch.prior, 0)
+        fit = self._to_fit(design, draws, idx, b, result, weighted, messages, time.perf_counter() - t0)
         fit.extra["adaptive_rounds"] = draws.rounds
         if calibration is not None:
-            fit.extra["intervals"] = calibrated_intervals(fit.extra["draws"], design, calibration,
+            fit.extra["intervals"] = calibrated_intervals(weighted, design, calibration,
                                                           reliability_class(result.pareto_k))
         if len(priors) > 1:
-            fit.extra["prior_sensitivity"] = sensitivity_table(design, draws, results, n_draws, g)
+            fit.extra["prior_sensitivity"] = sensitivity_table(design, draws, results, batch.prior)
         return fit
 
-    def _to_fit(self, design, draws, idx, b, result, messages, seconds) -> MixedFit:
+    def _to_fit(self, design, draws, idx, b, result, weighted, messages, seconds) -> MixedFit:
         term = design.terms[0]
         q = term.q
         out = global_draws(design, draws, idx, 0)
-        beta = np.column_stack([out[f"b_{n}"] for n in design.fixed_names])
-        sd = np.column_stack([out[f"sd_{term.group}__{c}"] for c in term.columns])
-        corr = draws.params.corr[idx, 0, :q, :q].numpy()
-        sigma = out["sigma"]
         b = b[:, :, :q].numpy()
-        cov = sd[:, :, None] * corr * sd[:, None, :]
         out[f"r_{term.group}"] = b
         b_mean = b.mean(0)
         cond_var = np.einsum("slq,slr->lqr", b - b_mean, b - b_mean) / max(len(b) - 1, 1)
-        cov_mean = cov.mean(0)
-        sigma_mean = float(sigma.mean())
-        fitted = design.X @ beta.mean(0) + np.einsum("nq,nq->n", term.X, b_mean[term.codes])
+        # estimates from the weighted draws (fixed effects Rao-Blackwellized), not the resample
+        beta_mean, vcov = weighted.beta_mean, weighted.beta_cov
+        cov_mean = np.einsum("s,sij->ij", weighted.weights, draws.params.cov[:, 0, :q, :q].numpy())
+        sigma_mean = weighted.mean("sigma")
+        fitted = design.X @ beta_mean + np.einsum("nq,nq->n", term.X, b_mean[term.codes])
         terms = [RandomTermFit(group=term.group, columns=tuple(term.columns), levels=tuple(term.levels),
                                cov=cov_mean, b=b_mean, cond_var=cond_var, X=term.X, codes=term.codes)]
         fit = MixedFit(method="amortized", family="gaussian", formula=design.spec.formula,
                        response_name=design.response_name, fixed_names=tuple(design.fixed_names),
-                       beta=beta.mean(0), vcov_beta=np.atleast_2d(np.cov(beta, rowvar=False)),
+                       beta=beta_mean, vcov_beta=np.atleast_2d(vcov),
                        terms=terms, sigma=sigma_mean, theta=_theta(cov_mean, sigma_mean),
                        criterion=float("nan"), reml=False, nobs=design.n,
                        y=np.asarray(design.y, dtype=float).reshape(-1), X=design.X, weights=None,
                        offset=None, fitted=fitted, encoding=design.encoding, optimizer={},
                        singular=False, messages=messages, fit_time=seconds)
         fit.extra.update({"draws": out, "pareto_k": result.pareto_k, "ess": result.ess,
-                          "n_draws": result.n_draws})
+                          "n_draws": result.n_draws, "weighted_posterior": weighted})
         return fit

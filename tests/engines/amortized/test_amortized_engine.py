@@ -52,11 +52,14 @@ def test_calibrated_intervals_shift_by_posterior_sd_and_stay_in_range(sleep):
     q = np.full((len(PARAM_NAMES), 2), 0.5)
     cal = ConformalCalibration(names=PARAM_NAMES, alphas=(0.05, 0.5), q_lower=q, q_upper=-0.25 * q,
                                n_calibration=np.full(len(PARAM_NAMES), 100))
-    iv = calibrated_intervals(draws, design, cal)
+    from tabmixr.engines.amortized.rao_blackwell import WeightedPosterior, weighted_quantile
+    w = np.full(4000, 1 / 4000)
+    iv = calibrated_intervals(WeightedPosterior(weights=w, fixed_names=("b_(Intercept)", "b_Days"),
+                                                draws=draws), design, cal)
     x = draws["b_Days"]
     lo, hi = iv["b_Days"][0.95]
-    assert np.isclose(lo, np.quantile(x, 0.025) - 0.5 * x.std(ddof=1))
-    assert np.isclose(hi, np.quantile(x, 0.975) - 0.125 * x.std(ddof=1))
+    assert np.isclose(lo, weighted_quantile(x, w, [0.025])[0] - 0.5 * x.std())
+    assert np.isclose(hi, weighted_quantile(x, w, [0.975])[0] - 0.125 * x.std())
     assert iv["sd_Subject__(Intercept)"][0.95][0] == 0.0                 # clipped at the boundary
     assert iv["cor_Subject__(Intercept)__Days"][0.95][0] >= -1.0
     assert set(iv["sigma"]) == {0.95, 0.5}
@@ -99,7 +102,9 @@ def test_fit_with_an_explicit_model(sleep):
         fit = AmortizedEngine().fit(design, model=model, n_draws=300, seed=1, proposal="flow")
     assert fit.method == "amortized" and list(fit.fixef().index) == ["(Intercept)", "Days"]
     draws = fit.extra["draws"]
-    assert np.allclose(fit.beta, [draws["b_(Intercept)"].mean(), draws["b_Days"].mean()])
+    weighted = fit.extra["weighted_posterior"]                 # estimates: weighted, Rao-Blackwellized
+    assert weighted.rao_blackwellized and np.allclose(fit.beta, weighted.beta_mean)
+    assert np.allclose(fit.beta, posterior_summary(fit)["Estimate"].iloc[:2])
     assert draws["r_Subject"].shape == (300, 18, 2)
     assert fit.ranef()["Subject"].shape == (18, 2)
     table = posterior_summary(fit)
