@@ -49,11 +49,14 @@ class VIOptions:
         validation_split: Fraction of rows held out for early stopping (0: none).
         posterior: ``"mean_field"`` (one Gaussian per term and level),
             ``"joint"`` (one Gaussian over all effects of a task's terms) or
-            ``"auto"``: joint when a task has several terms and at most
+            ``"auto"``: a ``gp`` term (up to 5000 effects) gets the dense
+            posterior held at its optimum (``tabmixr.engines.vi.dense_posterior``;
+            its task is then never joint) and an ``spde`` term its sparse
+            one; otherwise joint when a task has several terms and at most
             ``joint_max_dim`` effects in all; otherwise a term whose prior
-            couples its levels (``ar1``, ``arma``, ``gp``) gets the
+            couples its levels (``ar1``, ``arma``, ``kin``) gets the
             structured posterior of ``tabmixr.engines.vi.structured``
-            (exact for a Gaussian response), the others one per level.
+            (both exact for a Gaussian response), the others one per level.
         joint_max_dim: Size limit of the joint posterior under ``"auto"``.
         n_samples: Monte Carlo samples of the random effects per step where
             the expectation has no quadrature (embeddings, multi-column eta).
@@ -76,9 +79,10 @@ class VIOptions:
         max_outer: ``gsem``: most augmented-Lagrangian (multiplier) updates.
         coords: ``manifold``: names of the two fixed-effect columns holding the
             rows' coordinates (x, y).
-        time: ``manifold``: name of a fixed-effect time column (None: space only).
-            Experimental: under the mean-field posterior the learned AR(1) rho
-            tends to 0, and in our trial it did not improve on space only.
+        time: ``manifold``: name of a fixed-effect time column (None: space only);
+            the fields' AR(1) correlation between time knots is fixed
+            (``engines.vi.manifold.FIXED_RHO``).  Experimental: in our
+            trial it matched space only and did not improve on it.
         field_channels: ``manifold``: number of latent fields fed to the MLP.
         field_ranges: ``manifold``: their practical ranges in coordinate units
             (None: a ladder from 3 grid spacings doubling per channel; see

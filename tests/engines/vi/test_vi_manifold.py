@@ -95,3 +95,12 @@ def test_bad_manifold_options_are_refused():
     far = test.head(3).assign(sx=100.0)
     with pytest.raises(TabmixError, match="outside the fitted grid"):
         fit.predict(far)
+
+
+def test_time_correlation_is_fixed_not_learned():
+    from tabmixr.engines.vi.manifold import FIXED_RHO
+    coords = np.random.default_rng(0).uniform(0, 5, (30, 2))
+    F = LatentFields(grid_for_sites(coords, nodes=6), 3, [0.0, 1.0, 4], extent=5.0)
+    assert not F.rho_raw.requires_grad
+    assert all(p is not F.rho_raw for p in F.parameters() if p.requires_grad)
+    np.testing.assert_allclose(F.rho().detach().numpy(), FIXED_RHO, rtol=1e-6)
