@@ -9,7 +9,9 @@ autocovariance).  With ``K = C C^T`` (one dense Cholesky per evaluation) and
 * ``trace = sum_g (K^-1)_gg tr(Sigma^-1 S_g)`` for a mean-field posterior,
   and ``trace_joint = sum_k quad(r_k)`` over the columns ``r_k`` of a joint
   factor (cross-level posterior covariance meets the coupled precision);
-* new levels: ``E[b_new | b = mu] = K_new,fit K^-1 mu`` (simple kriging).
+* new levels: ``E[b_new | b = mu] = K_new,fit K^-1 mu`` (simple kriging);
+* ``correlation_and_gradient``: ``K`` and ``<d_K, dK/dp>`` for the dense
+  posterior of the neural engine, which never inverts ``K``.
 
 Dense work is O(n^3): more than ``MAX_LEVELS`` levels is refused.
 """
@@ -54,6 +56,30 @@ class DenseCorrelation(Unstructured):
     @abstractmethod
     def cross_correlation(self, new_data: np.ndarray) -> torch.Tensor:
         """Correlations of new levels with the fitted ones, ``(m, n_levels)``."""
+
+    def correlation_and_gradient(self):
+        """``K`` (no graph) and ``grad(d_K)``: ``<d_K, dK/dp>`` for each of
+        ``structure_parameters()``, for a fixed ``(n_levels, n_levels)`` ``d_K``.
+
+        The dense posterior (``tabmixr.engines.vi.dense_posterior``) asks for
+        it once per evaluation.  This default keeps ``K``'s graph and takes one
+        backward pass; a structure with a closed-form derivative overrides it.
+
+        Returns:
+            ``(K, grad)``; ``grad`` returns a list of tensors shaped like the parameters.
+        """
+        params = self.structure_parameters()
+        with torch.enable_grad():
+            K = self.correlation()
+
+        def grad(d_K: torch.Tensor) -> list[torch.Tensor]:
+            if not params:
+                return []
+            with torch.enable_grad():
+                g = torch.autograd.grad((d_K.to(K.dtype) * K).sum(), params, allow_unused=True)
+            return [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)]
+
+        return K.detach(), grad
 
     def _chol_k(self) -> torch.Tensor:
         C, info = torch.linalg.cholesky_ex(self.correlation())

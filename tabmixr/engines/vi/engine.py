@@ -19,6 +19,7 @@ from tabmixr.design.design import Design
 from tabmixr.engines.base import Engine, register_engine
 from tabmixr.engines.vi.backbones import backbone_options as backbone_config
 from tabmixr.engines.vi.data import design_batch
+from tabmixr.engines.vi.dense_posterior import DENSE_MAX_DIM
 from tabmixr.engines.vi.model import Batch, VIModel
 from tabmixr.engines.vi.newlevels import level_summaries, train_new_level_net
 from tabmixr.engines.vi.options import VIOptions
@@ -74,20 +75,38 @@ def use_joint(design: Design, n_eta: int, opts: VIOptions) -> bool:
         return False  # an spde field has its own sparse posterior over the grid
     if opts.posterior != "auto":
         return opts.posterior == "joint" and len(design.terms) > 0
+    if any(dense_term(t, opts, n_eta) for t in design.terms):
+        return False  # a gp term has its own dense posterior, held at its optimum
     dim = sum(t.n_levels * t.q * n_eta for t in design.terms)
     return len(design.terms) > 1 and dim <= opts.joint_max_dim
+
+
+def dense_term(term, opts: VIOptions, n_eta: int) -> bool:
+    """Whether a term gets the dense posterior held at its optimum
+    (``tabmixr.engines.vi.dense_posterior``): a ``gp`` term under
+    ``posterior="auto"`` with one linear predictor, no group embeddings
+    (its expected log-likelihood by quadrature) and at most ``DENSE_MAX_DIM``
+    effects."""
+    return (getattr(term.term, "covariance", None) == "gp" and opts.posterior == "auto"
+            and n_eta == 1 and not opts.group_embeddings
+            and term.n_levels * term.q <= DENSE_MAX_DIM)
 
 
 def term_posterior(term, opts: VIOptions, joint: bool, n_eta: int) -> str:
     """The posterior kind of one term (a key of ``model.POSTERIORS``).
 
-    A term whose prior couples its levels (``ar1``, ``arma``, ``gp``) gets the
-    structured posterior (``tabmixr.engines.vi.structured``) unless a joint
-    posterior covers it, ``posterior="mean_field"`` asks for independent
-    levels, or it has more than ``STRUCTURED_MAX_DIM`` effects.
+    ``spde`` terms get their sparse posterior over the grid, ``gp`` terms the
+    dense one of ``dense_term`` where it applies.  Another term whose prior
+    couples its levels (``ar1``, ``arma``, ``kin``, a ``gp`` beyond
+    ``dense_term``) gets the structured posterior
+    (``tabmixr.engines.vi.structured``) unless a joint posterior covers it,
+    ``posterior="mean_field"`` asks for independent levels, or it has more
+    than ``STRUCTURED_MAX_DIM`` effects.
     """
     if getattr(term.term, "covariance", None) == "spde":
         return "spde"
+    if not joint and dense_term(term, opts, n_eta):
+        return "dense"
     coupled = term.level_data is not None or term.relationship is not None  # kin(): relationship
     small = term.n_levels * term.q * n_eta <= STRUCTURED_MAX_DIM
     if coupled and small and not joint and opts.posterior != "mean_field":
@@ -251,11 +270,19 @@ def split_rows(n: int, fraction: float, generator: torch.Generator) -> tuple[tor
 
 
 def train_new_levels(model: VIModel, batch: Batch) -> None:
-    """Fit every new-level network on the fitted levels (targets: posterior means)."""
+    """Fit every new-level network on the fitted levels (targets: posterior means).
+
+    Terms whose prior couples their levels (``ar1``, ``gp``, ...) are skipped:
+    their new levels get the prior's conditional mean (``predict.py``), never
+    the network's output, and its training cost more than a whole ``gp`` fit.
+    """
     Xs = (batch.X - model.x_center) / model.x_scale
     k = 0
     for task in model.posteriors:
         for t, post in enumerate(task):
+            if post.prior.level_data is not None:
+                k += 1
+                continue
             summary = level_summaries(Xs, batch.codes[t], post.n_levels)
             train_new_level_net(model.new_level_nets[k], summary, post.mu.detach())
             k += 1
@@ -336,7 +363,8 @@ class VIEngine(Engine):
                 history += run_training(model, train, valid, opts, name, batch_size, generator)
             model.eval()
             if opts.new_level_net:
-                train_new_levels(model, batch)
+                with cpu_threads(training_threads(opts.num_threads, 0, device)):  # tiny networks
+                    train_new_levels(model, batch)
             fit = build_fit(design, tasks, model, batch, opts, history, name, seed)
             fit.model_state.update(model.backbone.summary() or {})  # e.g. the learned DAG
         fit.fit_time = time.perf_counter() - t0

@@ -18,13 +18,15 @@ import torch
 from torch import nn
 
 from tabmixr.engines.vi.backbones import make_backbone
+from tabmixr.engines.vi.dense_posterior import DensePosterior
 from tabmixr.engines.vi.newlevels import NewLevelNet
 from tabmixr.engines.vi.posterior import JointFactor, TermPosterior
 from tabmixr.engines.vi.spde_posterior import SpdePosterior
 from tabmixr.engines.vi.structured import StructuredPosterior
 
 #: A term's ``"posterior"`` in the config -> its posterior module.
-POSTERIORS = {"levels": TermPosterior, "structured": StructuredPosterior, "spde": SpdePosterior}
+POSTERIORS = {"levels": TermPosterior, "structured": StructuredPosterior, "spde": SpdePosterior,
+              "dense": DensePosterior}
 
 
 @dataclass

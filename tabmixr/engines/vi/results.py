@@ -23,7 +23,7 @@ from torch import nn
 from tabmixr.engines.vi.elbo import negative_elbo
 from tabmixr.engines.vi.model import Batch, VIModel
 from tabmixr.engines.vi.options import VIOptions
-from tabmixr.engines.vi.spde_posterior import SpdePosterior, field_correction
+from tabmixr.engines.vi.profiled import is_profiled, profiled_correction
 from tabmixr.results.fit import MixedFit, RandomTermFit
 
 #: Largest (beta, mu) dimension for the joint Hessian; above, the beta block alone.
@@ -53,7 +53,7 @@ def beta_vcov(model: VIModel, batch: Batch, opts: VIOptions) -> tuple[np.ndarray
     objective = _Objective(model)
     names = ["model.heads.0.gamma"] + [f"model.posteriors.0.{t}.mu_raw"
                                       for t, post in enumerate(model.posteriors[0])
-                                      if not isinstance(post, SpdePosterior)]
+                                      if not is_profiled(post)]
     params = dict(objective.named_parameters())
     note = None
     if sum(params[n].numel() for n in names) > MAX_HESSIAN_DIM:
@@ -72,7 +72,7 @@ def beta_vcov(model: VIModel, batch: Batch, opts: VIOptions) -> tuple[np.ndarray
     H = torch.autograd.functional.hessian(f, start).detach().cpu().numpy()
     H = (H + H.T) / 2.0
     p = sizes[0]
-    correction = field_correction(model, batch, opts.quadrature)  # spde fields: Schur complement
+    correction = profiled_correction(model, batch, opts.quadrature)  # spde, gp: Schur complement
     if correction is not None:
         H[:p, :p] -= correction
     try:

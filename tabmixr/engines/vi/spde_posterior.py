@@ -23,9 +23,9 @@ log-likelihood as constants, and the KL divergence
 
     KL = 0.5 * (tr(Q A^-1) + m^T Q m - N + log det A - log det Q)
 
-carries gradients only through ``Q(kappa, tau)``.  The trainer calls
-``refresh_fields`` before every full-batch evaluation (L-BFGS) or at the
-start of every epoch (Adam; coordinate ascent).
+carries gradients only through ``Q(kappa, tau)``.  The trainer refreshes
+it before every full-batch evaluation (L-BFGS) or at the start of every
+epoch (Adam; coordinate ascent) through ``tabmixr.engines.vi.profiled``.
 """
 
 from __future__ import annotations
@@ -33,18 +33,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
-from torch import nn
 
-from tabmixr.covariance import get_covariance
+from tabmixr.engines.vi.profiled import MIN_CURVATURE, ProfiledPosterior, gradient_curvature
 from tabmixr.errors import ConvergenceError, EngineError, NotPositiveDefiniteError
 
 #: Newton iterations of a non-Gaussian refresh, and their relative tolerance.
 NEWTON_STEPS, NEWTON_TOL = 30, 1e-8
-#: Smallest expected curvature per row (keeps ``A`` positive definite).
-MIN_CURVATURE = 1e-10
 
 
-class SpdePosterior(nn.Module):
+class SpdePosterior(ProfiledPosterior):
     """``q(w) = N(m, A^-1)`` over the nodes of an ``spde`` term (one effect per site).
 
     Same constructor and interface as ``TermPosterior`` (``mu``, ``moments``,
@@ -52,23 +49,16 @@ class SpdePosterior(nn.Module):
     its state lives in buffers that ``refresh`` fills.
     """
 
+    kind = "an spde() term"
+
     def __init__(self, q: int, n_levels: int, covariance: str, n_eta: int = 1, text: str = "",
                  args: dict | None = None):
-        super().__init__()
-        if int(n_eta) != 1:
-            raise EngineError(f"term {text!r}: spde() terms need a family with one linear "
-                              f"predictor (got {n_eta})")
-        self.q, self.n_eta, self.n_levels, self.dim, self.text = int(q), 1, int(n_levels), int(q), text
-        try:
-            self.prior = get_covariance(covariance, self.dim, n_levels, text, args)
-        except EngineError as err:
-            raise EngineError(f"term {text!r}: {err}") from None
+        super().__init__(q, n_levels, covariance, n_eta, text, args)
         N = self.prior.n_nodes
         self.register_buffer("scale", torch.ones(self.dim))
         self.register_buffer("node_mean", torch.zeros(N))
         self.register_buffer("site_mean", torch.zeros(n_levels))
         self.register_buffer("site_var", torch.ones(n_levels))
-        self.refreshed = False
         self._chol = None
         self._kl_weights: torch.Tensor | None = None  # S_Q + m m^T on Q's pattern
         self._logdet_A = 0.0
@@ -82,11 +72,6 @@ class SpdePosterior(nn.Module):
     def L_post(self) -> torch.Tensor:
         """Marginal posterior SDs of the sites, ``(n_levels, 1, 1)``."""
         return torch.sqrt(self.site_var)[:, None, None]
-
-    def contribution(self, X_t: torch.Tensor, codes: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        known = (codes >= 0).to(X_t.dtype)
-        rows = b[..., codes.clamp(min=0), :]
-        return (X_t * known[:, None] * rows).sum(-1, keepdim=True)
 
     def mean(self, X_t: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         known = (codes >= 0).to(X_t.dtype)
@@ -140,6 +125,13 @@ class SpdePosterior(nn.Module):
         b = Pn @ self.node_mean.cpu().numpy()
         return torch.as_tensor(b[:, None], dtype=self.site_mean.dtype)
 
+    def covariance_quadratic(self, site: np.ndarray) -> np.ndarray:
+        """``site^T Cov_q(b) site`` for ``site`` of shape ``(n_levels, 1, p)`` (``b = P w``)."""
+        if self._chol is None:
+            raise EngineError(f"term {self.text!r}: the spde posterior has not been refreshed")
+        M = self._projector().T @ site[:, 0, :]                  # (N, p)
+        return M.T @ self._chol.solve(M)
+
     # -- the refresh -------------------------------------------------------------------------
     def _projector(self) -> sp.csr_array:
         if getattr(self, "_P", None) is None:
@@ -177,7 +169,7 @@ class SpdePosterior(nn.Module):
         Args:
             eta_other: Mean linear predictor of the other parts, ``(n,)``.
             v_other: Its variance under ``q``, ``(n,)``.
-            x: The term's model-matrix column, ``(n,)``.
+            x: The term's model-matrix column, ``(n,)`` or ``(n, 1)``.
             codes: Site codes, ``(n,)``.
             expectation: ``f(m, v) -> E_q[log p(y_r)]`` per row (differentiable).
             gaussian: Whether one Newton step is exact (Gaussian, identity link).
@@ -193,7 +185,7 @@ class SpdePosterior(nn.Module):
         P = self._projector()
         n_sites = self.n_levels
         c = codes.cpu().numpy()
-        xv = x.detach().cpu().numpy().astype(np.float64)
+        xv = x.detach().cpu().numpy().astype(np.float64).reshape(len(c))
         rw = np.ones_like(xv) if row_weights is None else row_weights.detach().cpu().numpy()
         with torch.no_grad():
             q_vals = self.prior.precision_values().cpu().numpy().astype(np.float64)
@@ -210,7 +202,7 @@ class SpdePosterior(nn.Module):
             site_mean = P @ m_nodes
             m = eta0 + torch.as_tensor(xv * site_mean[c])
             v = v0 + torch.as_tensor(xv * xv * site_var[c])
-            g, h = _gradient_curvature(expectation, m, v)
+            g, h = gradient_curvature(expectation, m, v)
             h = np.maximum(h, MIN_CURVATURE)
             lam = np.bincount(c, weights=rw * xv * xv * h, minlength=n_sites)
             grad_site = np.bincount(c, weights=rw * xv * g, minlength=n_sites)
@@ -248,96 +240,3 @@ def _values_at(S: sp.csc_array, keys: np.ndarray) -> np.ndarray:
     n = S.shape[0]
     s_keys = np.repeat(np.arange(n, dtype=np.int64), np.diff(S.indptr)) * n + S.indices
     return S.data[np.searchsorted(s_keys, keys)]
-
-
-def _gradient_curvature(expectation, m: torch.Tensor, v: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """``dE/dm`` and ``-2 dE/dv`` per row of ``E = expectation(m, v)``."""
-    m = m.detach().clone().requires_grad_(True)
-    v = v.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        E = expectation(m, v).sum()
-        gm, gv = torch.autograd.grad(E, (m, v))
-    return gm.detach().cpu().numpy(), (-2.0 * gv).detach().cpu().numpy()
-
-
-def has_fields(model) -> bool:
-    """Whether any term of the model has an spde posterior."""
-    return any(isinstance(post, SpdePosterior) for task in model.posteriors for post in task)
-
-
-def refresh_fields(model, batch, n_nodes: int = 20) -> None:
-    """Refresh every ``spde`` posterior from the rows of ``batch`` (the full training data).
-
-    Args:
-        model: The ``VIModel``.
-        batch: All training rows, with responses.
-        n_nodes: Gauss-Hermite nodes of the expected log-likelihood.
-    """
-    if not has_fields(model):
-        return
-    from tabmixr.engines.vi.elbo import expectation_given
-
-    with torch.no_grad():
-        H = model.features(batch)
-    for k, posts in enumerate(model.posteriors):
-        family, y = model.families[k], batch.ys[k]
-        aux = {name: p.detach() for name, p in model.aux[k].items()}
-        gaussian = family.name == "gaussian" and family.link == "identity"
-        for t, post in enumerate(posts):
-            if not isinstance(post, SpdePosterior):
-                continue
-            with torch.no_grad():
-                eta = model.fixed_eta(batch, H, k)[:, 0]
-                var = torch.zeros_like(eta)
-                for u, other in enumerate(posts):
-                    if u == t:
-                        continue
-                    dm, dv = other.moments(batch.term_X[u], batch.codes[u])
-                    eta, var = eta + dm, var + dv
-
-            def expectation(m, v, y=y, family=family, aux=aux):
-                return expectation_given(family, y, m, v, aux, n_nodes)
-
-            post.refresh(eta, var, batch.term_X[t][:, 0], batch.codes[t], expectation, gaussian,
-                         batch.weights)
-
-
-def field_correction(model, batch, n_nodes: int = 20) -> np.ndarray | None:
-    """``C A^-1 C^T`` for the first task's fixed-effects block of the Hessian (``gamma``).
-
-    The Hessian of the negative ELBO over ``(gamma, w)`` has the blocks
-    ``H_gg``, ``C = Xl^T diag(r x h) P_rows`` and ``A``; the field is held
-    in ``q(w)``, not in the parameters, so ``vcov`` takes the Schur
-    complement ``H_gg - C A^-1 C^T`` to account for it.
-
-    Returns:
-        ``(p, p)`` (summed over the task's spde terms), or ``None`` without any.
-    """
-    posts = model.posteriors[0]
-    if not any(isinstance(post, SpdePosterior) for post in posts):
-        return None
-    from tabmixr.engines.vi.elbo import expectation_given
-
-    family, y = model.families[0], batch.ys[0]
-    aux = {name: p.detach() for name, p in model.aux[0].items()}
-    with torch.no_grad():
-        H = model.features(batch)
-        eta = model.fixed_eta(batch, H, 0)[:, 0]
-        var = torch.zeros_like(eta)
-        for u, post in enumerate(posts):
-            dm, dv = post.moments(batch.term_X[u], batch.codes[u])
-            eta, var = eta + dm, var + dv
-        Xl = model.linear_inputs(batch.X).to(torch.float64).cpu().numpy()
-    _, h = _gradient_curvature(lambda m, v: expectation_given(family, y, m, v, aux, n_nodes), eta, var)
-    rw = np.ones(batch.n) if batch.weights is None else batch.weights.cpu().numpy()
-    total = np.zeros((Xl.shape[1], Xl.shape[1]))
-    for t, post in enumerate(posts):
-        if not isinstance(post, SpdePosterior) or post._chol is None:
-            continue
-        x = batch.term_X[t][:, 0].cpu().numpy()
-        c = batch.codes[t].cpu().numpy()
-        site = np.zeros((post.n_levels, Xl.shape[1]))
-        np.add.at(site, c, (rw * x * h)[:, None] * Xl)
-        M = post._projector().T @ site                      # (N, p)
-        total += M.T @ post._chol.solve(M)
-    return total

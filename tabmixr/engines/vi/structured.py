@@ -1,4 +1,5 @@
-"""Posterior of a term whose prior couples its levels (``ar1``, ``arma``, ``gp``).
+"""Posterior of a term whose prior couples its levels (``ar1``, ``arma``, ``kin``; ``gp``
+where the dense posterior of ``dense_posterior.py`` does not apply).
 
 A per-level posterior ``q(b_g) = N(mu_g, S_g)`` ignores that a coupled prior
 makes the levels' posteriors correlated, which biases the structure's
@@ -179,14 +180,21 @@ def structure_warmup(model, train, opts) -> list[dict]:
     flat unit-root edge, where the objective has no slope to lead back; with
     the effects and scales fitted first, the steps stay local.
 
+    A profiled posterior (``gp`` terms: ``dense_posterior.py``) needs no
+    warm-up: its objective is the marginal likelihood of its parameters,
+    smooth in the length scale, with a posterior that cannot break down;
+    the warm-up there only doubled the number of evaluations.
+
     Returns:
-        The warm-up's history (``stage="warmup"``), empty without structured terms.
+        The warm-up's history (``stage="warmup"``), empty without learned
+        structured terms.
     """
     from dataclasses import replace
 
+    from tabmixr.engines.vi.profiled import is_profiled
     from tabmixr.engines.vi.train import fit_lbfgs
 
-    held = {id(p) for task in model.posteriors for post in task
+    held = {id(p) for task in model.posteriors for post in task if not is_profiled(post)
             for p in post.prior.structure_parameters()}
     if not held:
         return []

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from tabmixr.engines.vi.elbo import expected_loglik, negative_elbo, uses_quadrature
 from tabmixr.engines.vi.model import Batch, VIModel
 from tabmixr.engines.vi.options import VIOptions
-from tabmixr.engines.vi.spde_posterior import refresh_fields
+from tabmixr.engines.vi.profiled import refresh_profiled
 from tabmixr.errors import ConvergenceError
 
 #: Relative improvement Adam must make to reset its plateau counter.
@@ -87,7 +87,7 @@ def fit_lbfgs(model: VIModel, train: Batch, opts: VIOptions, params=None,
     sampled = not all(uses_quadrature(model, k) for k in range(len(model.heads)))
 
     def objective() -> torch.Tensor:
-        refresh_fields(model, train, opts.quadrature)  # spde terms: q(w) at its optimum
+        refresh_profiled(model, train, opts.quadrature)  # spde, gp terms: q(b) at its optimum
         if not sampled:  # deterministic: no draws to fix
             return negative_elbo(model, train, train.n, opts.kl_weight, opts.quadrature, n_samples)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -160,7 +160,7 @@ def fit_adam(model: VIModel, train: Batch, valid: Batch | None, opts: VIOptions,
         kl_weight = opts.kl_weight
         if opts.kl_anneal_epochs:
             kl_weight *= min(1.0, (epoch + 1) / opts.kl_anneal_epochs)
-        refresh_fields(model, train, opts.quadrature)  # spde terms: coordinate ascent per epoch
+        refresh_profiled(model, train, opts.quadrature)  # spde, gp terms: coordinate ascent
         order = torch.randperm(train.n, generator=generator).to(train.X.device)
         total = 0.0
         for start in range(0, train.n, batch_size):
@@ -201,7 +201,7 @@ def fit_adam(model: VIModel, train: Batch, valid: Batch | None, opts: VIOptions,
     bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    refresh_fields(model, train, opts.quadrature)
+    refresh_profiled(model, train, opts.quadrature)
     return history
 
 
