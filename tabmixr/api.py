@@ -13,7 +13,7 @@ import pandas as pd
 
 from tabmixr.design import build_design
 from tabmixr.engines import get_engine
-from tabmixr.errors import DesignError, TabmixError
+from tabmixr.errors import DesignError, FormulaError, TabmixError
 from tabmixr.families import get_family
 from tabmixr.formula import parse_formula
 
@@ -55,7 +55,7 @@ def _absorbs_intercept(family: Any) -> bool:
 def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: str = "reml", *,
            weights: Any = None, offset: Any = None, na_action: str = "omit",
            verbose: bool = False, data_name: str | None = None, relmat: dict | None = None,
-           **options: Any):
+           cov: dict | None = None, **options: Any):
     """Fit a mixed-effects model written in lme4's formula language.
 
     Args:
@@ -80,6 +80,10 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
             ``"animal"``): a data frame with ``id``, ``sire``, ``dam`` columns
             (unknown parents missing), a ``tabmixr.kinship.Pedigree``, or a
             matrix (data frame with ids as index and columns).
+        cov: Covariance structures by grouping factor, for terms written
+            without a wrapper: ``{"time": "ar1"}`` fits ``(1 | time)`` as
+            ``ar1(1 | time)`` (the structure's default arguments; ``gp`` and
+            ``spde`` need ``coords``, so write their wrappers in the formula).
         **options: Engine options (e.g. ``start`` for the exact engine).
 
     Returns:
@@ -95,7 +99,10 @@ def tabmix(formula: str, data: pd.DataFrame, family: str = "gaussian", method: s
         raise DesignError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     engine = get_engine(method)
     engine.check_family(method, _family_name(family))
-    spec = parse_formula(formula)
+    if cov is not None and not isinstance(cov, dict):
+        raise FormulaError(f"cov must be a dict of grouping factor -> structure name, e.g. "
+                           f"{{'time': 'ar1'}}; got {type(cov).__name__}")
+    spec = parse_formula(formula, cov=cov)
     design = build_design(spec, data, weights=weights, offset=offset, na_action=na_action,
                           relmat=relmat, response_kind=_response_kind(family),
                           drop_intercept=_absorbs_intercept(family))
