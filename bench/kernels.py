@@ -17,12 +17,15 @@
    * Pedigree of 10^6 animals (15 overlapping generations, an artificial-
      insemination population from tests/kernels/kinship_sim.py): inbreeding +
      A^-1 assembly, and both inbreeding kernels side by side; the same on a
-     10^5-animal pedigree of random mating, where nearly every male is a sire.
+     10^5-animal pedigree of random mating, where nearly every male is a sire,
+     and on a 10^6-animal one (ancestor tracing on all threads and on one; the
+     sire groups' quadratic cost is not run there).
 
     python bench/kernels.py            # the issue's sizes (a few minutes on 2 cores)
     python bench/kernels.py --quick    # small smoke run
     python bench/kernels.py --all      # also the older table's 300^2 grids, 200k pedigree
     python bench/kernels.py --spde 200 500   # only issue 3's SPDE table, on these grids
+    python bench/kernels.py --pedigree       # only issue 3's pedigree tables
 """
 
 from __future__ import annotations
@@ -347,9 +350,13 @@ def child_spde_pair(m: int) -> dict:
             "rounds": rounds}
 
 
-def child_pedigree(kind: str, n: int) -> dict:
+def child_pedigree(kind: str, n: int, anchors: str = "sires,ancestors") -> dict:
     """Inbreeding + A^-1 of a simulated pedigree: kind "ai" (artificial insemination,
-    0.5% sires) or "random" (parents drawn at random from the previous generation)."""
+    0.5% sires) or "random" (parents drawn at random from the previous generation).
+
+    anchors: comma-separated inbreeding methods run once each on the same pedigree
+    after the "auto" timings; "ancestors@1" is ancestor tracing on one thread.
+    """
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                     "kernels"))
     from kinship_sim import simulate_livestock_pedigree, simulate_pedigree
@@ -383,13 +390,14 @@ def child_pedigree(kind: str, n: int) -> dict:
     out.update(build_s=min(t_build), inbreeding_s=min(t_f), ainv_s=min(t_ainv),
                total_s=min(t_tot), nnz_ainv=int(Ainv.nnz), mean_F=float(ped.inbreeding.mean()),
                max_F=float(ped.inbreeding.max()), peak_mib=_peak_mib())
-    # The other kernel on the same pedigree, as the in-run anchor (one run).
-    for method in ("sires", "ancestors"):
+    # The other kernels on the same pedigree, as the in-run anchors (one run each).
+    for anchor in anchors.split(","):
+        method, _, threads = anchor.partition("@")
         start = time.perf_counter()
-        F, _ = _kernels.pedigree_inbreeding(ped.sire, ped.dam, method)
-        out[f"{method}_s"] = time.perf_counter() - start
-        out[f"{method}_max_diff"] = float(np.max(np.abs(F - ped.inbreeding)))
-        if out[f"{method}_s"] > 60:
+        F, _ = _kernels.pedigree_inbreeding(ped.sire, ped.dam, method, int(threads or 0))
+        out[f"{anchor}_s"] = time.perf_counter() - start
+        out[f"{anchor}_max_diff"] = float(np.max(np.abs(F - ped.inbreeding)))
+        if out[f"{anchor}_s"] > 60:
             break
     return out
 
@@ -523,30 +531,46 @@ def issue_section(quick: bool = False, pedigree: bool = True, sizes=None) -> Non
     print("   (issue's reference, 2 cores + OpenBLAS: CHOLMOD supernodal 0.14 / 1.5 / 7.3 s; "
           "splu 31 s at 1000^2)")
 
-    if not pedigree:
-        return
+    if pedigree:
+        pedigree_section(quick)
+
+
+def pedigree_section(quick: bool = False) -> None:
+    """Issue 3's pedigree tables: inbreeding + A^-1 at 10^6 animals (10^5 with quick)."""
     n_ped = 100_000 if quick else 1_000_000
-    for kind, label in (("ai", "simulate_livestock_pedigree: AI population, 0.5% of animals "
-                               "sires, 5% unknown parents"),
-                        ("random", "simulate_pedigree: parents drawn at random, 10% unknown, "
-                                   "1% full-sib matings")):
-        p = _run_child(["pedigree", kind, n_ped if kind == "ai" else n_ped // 10])
+    # Sire groups cost ~n^2 under random mating (minutes at 10^6): at full size
+    # random mating is run twice, at 10^5 with both kernels side by side and at
+    # 10^6 with ancestor tracing on all threads and on one.
+    runs = [("ai", n_ped, "sires,ancestors"), ("random", n_ped // 10, "sires,ancestors")]
+    if not quick:
+        runs.append(("random", n_ped, "ancestors,ancestors@1"))
+    labels = {"ai": "simulate_livestock_pedigree: AI population, 0.5% of animals sires, "
+                    "5% unknown parents",
+              "random": "simulate_pedigree: parents drawn at random, 10% unknown, "
+                        "1% full-sib matings"}
+    names = {"sires": "sire groups on the sires' ancestry",
+             "ancestors": "Meuwissen & Luo ancestor tracing",
+             "ancestors@1": "ancestor tracing, 1 thread"}
+    for kind, n, anchors in runs:
+        p = _run_child(["pedigree", kind, n, anchors])
         print(f"\nIssue 3: pedigree of {p['n']} animals, 15 overlapping generations "
-              f"({label}; {p['n_sires']} sires), best of 3 (1 run if > 1 s)")
+              f"({labels[kind]}; {p['n_sires']} sires), best of 3 (1 run if > 1 s)")
         print(f"   {'':<44} {'tabmixr s':>10} {'goal':>11}")
         print(f"   {'Pedigree.from_indices (validation)':<44} {p['build_s']:>10.4f}")
         print(f"   {'inbreeding + d (method auto)':<44} {p['inbreeding_s']:>10.4f}")
         print(f"   {'A^-1 CSC (Henderson + Quaas)':<44} {p['ainv_s']:>10.4f}")
         print(f"   {'inbreeding + A^-1 total':<44} {p['total_s']:>10.4f} "
               f"{'<= ' + str(GOAL_PEDIGREE_S) + ' s':>11} "
-              f"{_verdict(p['total_s'] <= GOAL_PEDIGREE_S) if kind == 'ai' else '':>7}")
-        for method, name in (("sires", "sire groups on the sires' ancestry"),
-                             ("ancestors", "Meuwissen & Luo ancestor tracing")):
-            if f"{method}_s" in p:
-                print(f"   {'  inbreeding by ' + name:<44} {p[method + '_s']:>10.4f}"
-                      f"   max |F - F_auto| = {p[method + '_max_diff']:.1e}")
+              f"{_verdict(p['total_s'] <= GOAL_PEDIGREE_S) if p['n'] >= 1_000_000 else '':>7}")
+        for anchor in anchors.split(","):
+            if f"{anchor}_s" in p:
+                print(f"   {'  inbreeding by ' + names[anchor]:<44} {p[anchor + '_s']:>10.4f}"
+                      f"   max |F - F_auto| = {p[anchor + '_max_diff']:.1e}")
         if "sires_s" in p and "ancestors_s" in p:
             print(f"   ratio sire groups / ancestor tracing: {p['sires_s'] / p['ancestors_s']:.3f}")
+        if "ancestors@1_s" in p and "ancestors_s" in p:
+            print(f"   ratio ancestor tracing 1 thread / all threads ({os.cpu_count()} cores): "
+                  f"{p['ancestors@1_s'] / p['ancestors_s']:.2f}")
         print(f"   mean F = {p['mean_F']:.5f}, max F = {p['max_F']:.4f}, nnz(A^-1) = "
               f"{p['nnz_ainv']}, peak RSS {p['peak_mib']:.0f} MiB (before: {p['base_mib']:.0f} "
               f"MiB)")
@@ -561,14 +585,18 @@ if __name__ == "__main__":
                         help="also the 300^2 grids and the 200k pedigree in the older Cholesky table")
     parser.add_argument("--spde", type=int, nargs="*", metavar="M",
                         help="only issue 3's SPDE table (grid sizes M, default 200 500 1000)")
+    parser.add_argument("--pedigree", action="store_true",
+                        help="only issue 3's pedigree tables (about a minute on 2 cores)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind = args.child[0]
         result = (child_spde(args.child[1], int(args.child[2])) if kind == "spde"
                   else child_spde_pair(int(args.child[1])) if kind == "spde-pair"
-                  else child_pedigree(args.child[1], int(args.child[2])))
+                  else child_pedigree(args.child[1], int(args.child[2]), *args.child[3:]))
         print(json.dumps(result))
+    elif args.pedigree:
+        pedigree_section(args.quick)
     elif args.spde is not None:
         issue_section(pedigree=False, sizes=tuple(args.spde) or None)
     else:

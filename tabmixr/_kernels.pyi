@@ -126,18 +126,24 @@ def spde_mesh_precision(
 # sire/dam: int64 parent indices, -1 unknown, every parent before its offspring.
 
 def pedigree_inbreeding(
-    sire: npt.NDArray[np.int64], dam: npt.NDArray[np.int64], method: str = "auto"
+    sire: npt.NDArray[np.int64],
+    dam: npt.NDArray[np.int64],
+    method: str = "auto",
+    threads: int = 0,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(F, d): inbreeding coefficients and Mendelian-sampling variances.
 
     Args:
         method: "sires" (all progeny of a sire at once, on the sires' closed ancestry;
             fast when sires are few), "ancestors" (Meuwissen & Luo 1992 ancestor
-            tracing) or "auto" (the first when its O(n) cost bound is small).
+            tracing, generation by generation, the animals of a generation in
+            parallel) or "auto" (the first when its O(n) cost bound is small).
+        threads: threads of the ancestor tracing; 0 takes the hardware's count
+            (at most 8), 1 runs in the calling thread.  F does not depend on it.
 
     Raises:
         ValueError: a parent index is not -1 and not smaller than its offspring's,
-            or an unknown method.
+            an unknown method, or threads < 0.
     """
 
 def pedigree_ainv(

@@ -56,7 +56,7 @@ std::int64_t checked_columns(const ValueArray& X, std::int64_t n) {
 }
 
 py::tuple pedigree_inbreeding(const IndexArray& sire, const IndexArray& dam,
-                              const std::string& method) {
+                              const std::string& method, int threads) {
     const std::int64_t n = checked_pedigree(sire, dam);
     InbreedingMethod how;
     if (method == "auto") {
@@ -69,12 +69,16 @@ py::tuple pedigree_inbreeding(const IndexArray& sire, const IndexArray& dam,
         throw std::invalid_argument("method must be 'auto', 'ancestors' or 'sires', got '" +
                                     method + "'");
     }
+    if (threads < 0) {
+        throw std::invalid_argument("threads must be 0 (automatic) or positive, got " +
+                                    std::to_string(threads));
+    }
     py::array_t<double> F(n), d(n);
     double* Fp = F.mutable_data();
     double* dp = d.mutable_data();
     {
         py::gil_scoped_release release;
-        inbreeding(sire.data(), dam.data(), n, Fp, dp, how);
+        inbreeding(sire.data(), dam.data(), n, Fp, dp, how, threads);
     }
     return py::make_tuple(F, d);
 }
@@ -130,10 +134,11 @@ py::array_t<double> pedigree_dense_a(const IndexArray& sire, const IndexArray& d
 
 void register_bindings(py::module_& m) {
     m.def("pedigree_inbreeding", &pedigree_inbreeding, py::arg("sire"), py::arg("dam"),
-          py::arg("method") = "auto",
+          py::arg("method") = "auto", py::arg("threads") = 0,
           "Inbreeding F and Mendelian-sampling variances d: by sire groups on the sires' "
-          "ancestry ('sires'), by Meuwissen & Luo's ancestor tracing ('ancestors'), or the "
-          "cheaper of the two by an O(n) cost bound ('auto').");
+          "ancestry ('sires'), by Meuwissen & Luo's ancestor tracing ('ancestors', on "
+          "`threads` threads, 0 = automatic), or the cheaper of the two by an O(n) cost "
+          "bound ('auto').");
     m.def("pedigree_ainv", &pedigree_ainv, py::arg("sire"), py::arg("dam"), py::arg("d"),
           "A-inverse (indptr, indices, data) by Henderson's rules with Quaas' extension.");
     m.def("pedigree_a_times", &product<a_times>, py::arg("sire"), py::arg("dam"), py::arg("d"),

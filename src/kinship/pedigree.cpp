@@ -1,5 +1,6 @@
 #include "kinship/pedigree.hpp"
 
+#include "kinship/inbreeding_ancestors.hpp"
 #include "kinship/inbreeding_sires.hpp"
 
 #include <algorithm>
@@ -27,67 +28,16 @@ void mendelian_variances(const std::int64_t* sire, const std::int64_t* dam, std:
 }
 
 void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* F,
-                double* d, InbreedingMethod method) {
+                double* d, InbreedingMethod method, int threads) {
     if (method == InbreedingMethod::ancestors) {
-        inbreeding_ancestors(sire, dam, n, F, d);
+        inbreeding_ancestors(sire, dam, n, F, d, threads);
         return;
     }
     const double max_cost = method == InbreedingMethod::sires
                                 ? std::numeric_limits<double>::infinity()
                                 : 1000.0 * static_cast<double>(n) + 1e6;
-    if (!inbreeding_sires(sire, dam, n, F, d, max_cost)) inbreeding_ancestors(sire, dam, n, F, d);
-}
-
-void inbreeding_ancestors(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
-                          double* F, double* d) {
-    // Generation numbers: founders 0, others 1 + the larger parent's.  A parent's
-    // generation is below its offspring's, so visiting ancestors generation by
-    // generation, youngest first, meets every animal after all its descendants
-    // (the order the method needs) with a bucket queue instead of a heap.
-    std::vector<std::int64_t> generation(n, 0);
-    std::int64_t max_generation = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-        for (const std::int64_t p : {sire[i], dam[i]}) {
-            if (p >= 0) generation[i] = std::max(generation[i], generation[p] + 1);
-        }
-        max_generation = std::max(max_generation, generation[i]);
-    }
-    std::vector<std::vector<std::int64_t>> bucket(max_generation + 1);
-    std::vector<double> t(n, 0.0);  // row i of T, on the ancestors visited
-    auto enqueue = [&](std::int64_t j, double value) {
-        if (j < 0) return;
-        if (t[j] == 0.0) bucket[generation[j]].push_back(j);
-        t[j] += value;
-    };
-    for (std::int64_t i = 0; i < n; ++i) {
-        const std::int64_t s = sire[i], m = dam[i];
-        d[i] = mendelian_variance(sire, dam, F, i);
-        if (s < 0 || m < 0) {
-            F[i] = 0.0;  // a parent unknown: no common ancestor possible
-            continue;
-        }
-        if (i > 0 && sire[i - 1] == s && dam[i - 1] == m) {
-            F[i] = F[i - 1];  // full sib of the previous animal
-            continue;
-        }
-        // A_ii = d_i + sum over ancestors j of t_j^2 d_j (t_i = 1); t_j > 0 once queued.
-        double aii = d[i];
-        enqueue(s, 0.5);
-        enqueue(m, 0.5);
-        for (std::int64_t g = generation[i] - 1; g >= 0; --g) {
-            std::vector<std::int64_t>& level = bucket[g];
-            // Animals of one generation are not ancestors of each other.
-            for (std::size_t k = 0; k < level.size(); ++k) {
-                const std::int64_t j = level[k];
-                const double tj = t[j];
-                t[j] = 0.0;
-                aii += tj * tj * d[j];
-                enqueue(sire[j], 0.5 * tj);
-                enqueue(dam[j], 0.5 * tj);
-            }
-            level.clear();
-        }
-        F[i] = aii - 1.0;
+    if (!inbreeding_sires(sire, dam, n, F, d, max_cost)) {
+        inbreeding_ancestors(sire, dam, n, F, d, threads);
     }
 }
 

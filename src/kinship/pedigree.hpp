@@ -18,32 +18,33 @@ namespace tabmixr::kinship {
 // not -1 and not in [0, i).
 void check_parent_order(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n);
 
-// Inbreeding coefficients F by the indirect method of Meuwissen & Luo (1992):
-// A_ii = sum_j T_ij^2 d_j, with row i of T traced through i's ancestors,
-// youngest generation first (a bucket queue by generation number instead of
-// the original's sorted list); consecutive full sibs share F.  Also fills d.
-void inbreeding_ancestors(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n,
-                          double* F, double* d);
-
 // How inbreeding() computes F.
 enum class InbreedingMethod { automatic, ancestors, sires };
 
 // F and d by inbreeding_sires (inbreeding_sires.hpp) when its cost bound is at
 // most 1000 sweep steps per animal (plus 10^6) (about 1-3 us, what ancestor tracing costs per
-// animal at best), else by inbreeding_ancestors; or by the method named.  Measured
-// (2 cores): AI-like 10^6 animals, bound 135/animal: sires 0.37 s, ancestors 2.4 s;
-// uniform random mating 10^5 animals, bound 39,000/animal: 4.4 s vs 1.0 s.
+// animal at best), else by inbreeding_ancestors (inbreeding_ancestors.hpp, on
+// `threads` threads, 0 = automatic); or by the method named.  Measured on 2
+// shared cores (bench/kernels.py --pedigree): AI-like 10^6 animals, bound
+// 135/animal: sires 0.35 s, ancestors 0.56 s; random mating 10^5 animals, bound
+// 39,000/animal: 2.8 s vs 0.26 s.
 void inbreeding(const std::int64_t* sire, const std::int64_t* dam, std::int64_t n, double* F,
-                double* d, InbreedingMethod method = InbreedingMethod::automatic);
+                double* d, InbreedingMethod method = InbreedingMethod::automatic,
+                int threads = 0);
 
-// Mendelian-sampling variance of animal i from its parents' F: 1/2 - (F_s + F_d)/4
-// with both parents known, 3/4 - F_p/4 with one, 1 with none.
-inline double mendelian_variance(const std::int64_t* sire, const std::int64_t* dam,
-                                 const double* F, std::int64_t i) {
-    const std::int64_t s = sire[i], m = dam[i];
+// Mendelian-sampling variance of an animal with sire s and dam m (-1 unknown)
+// from their F: 1/2 - (F_s + F_d)/4 with both parents known, 3/4 - F_p/4 with
+// one, 1 with none.
+inline double mendelian_variance(std::int64_t s, std::int64_t m, const double* F) {
     if (s >= 0 && m >= 0) return 0.5 - 0.25 * (F[s] + F[m]);
     if (s >= 0 || m >= 0) return 0.75 - 0.25 * F[s >= 0 ? s : m];
     return 1.0;
+}
+
+// The same for animal i of the pedigree.
+inline double mendelian_variance(const std::int64_t* sire, const std::int64_t* dam,
+                                 const double* F, std::int64_t i) {
+    return mendelian_variance(sire[i], dam[i], F);
 }
 
 // mendelian_variance for every animal.
