@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from tabmixr.covariance.base import register_covariance
+from tabmixr.covariance.dense import autograd_correlation_and_gradient
 from tabmixr.covariance.iid import Unstructured
 from tabmixr.errors import EngineError
 
@@ -202,6 +203,27 @@ class AR1(Unstructured):
             T = T + torch.diag(-r / (1.0 - r ** 2), 1) + torch.diag(-r / (1.0 - r ** 2), -1)
         rank = torch.argsort(self.order)
         return T[rank][:, rank]
+
+    def correlation(self) -> torch.Tensor:
+        """The dense ``R`` in level order, ``R_st = rho^(|time_s - time_t| / step)``.
+
+        Steps multiply along the chain (``rho^a rho^b = rho^(a + b)`` for whole
+        gaps and for ``rho > 0``), so this is the correlation of the Markov
+        chain of the module docstring; the neural engine's dense posterior
+        (``tabmixr.engines.vi.dense_posterior``) reads it.
+        """
+        p = self.positions(self.times)
+        return step_correlation(self.rho(), (p[:, None] - p[None, :]).abs())
+
+    def cross_correlation(self, new_data: np.ndarray) -> torch.Tensor:
+        """Correlations of new times with the fitted levels, ``(m, n_levels)``."""
+        u = self.positions(torch.as_tensor(np.asarray(new_data, dtype=float).reshape(-1),
+                                           dtype=self.times.dtype))
+        return step_correlation(self.rho(), (u[:, None] - self.positions(self.times)[None, :]).abs())
+
+    def correlation_and_gradient(self):
+        """``(R, grad)`` as ``DenseCorrelation.correlation_and_gradient`` (by autograd)."""
+        return autograd_correlation_and_gradient(self)
 
     def trace(self, L_post: torch.Tensor) -> torch.Tensor:
         L = self.chol().expand(L_post.shape[0], self.q, self.q)

@@ -32,6 +32,23 @@ MAX_LEVELS = 4000
 JITTER = 1e-6
 
 
+def autograd_correlation_and_gradient(structure):
+    """``(K, grad)`` of ``DenseCorrelation.correlation_and_gradient`` for any structure with a
+    ``correlation()``: ``K``'s graph is kept and ``grad(d_K)`` takes one backward pass."""
+    params = structure.structure_parameters()
+    with torch.enable_grad():
+        K = structure.correlation()
+
+    def grad(d_K: torch.Tensor) -> list[torch.Tensor]:
+        if not params:
+            return []
+        with torch.enable_grad():
+            g = torch.autograd.grad((d_K.to(K.dtype) * K).sum(), params, allow_unused=True)
+        return [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)]
+
+    return K.detach(), grad
+
+
 class DenseCorrelation(Unstructured):
     """``Cov(vec b) = K kron Sigma`` with a dense unit-diagonal correlation ``K``.
 
@@ -62,24 +79,14 @@ class DenseCorrelation(Unstructured):
         ``structure_parameters()``, for a fixed ``(n_levels, n_levels)`` ``d_K``.
 
         The dense posterior (``tabmixr.engines.vi.dense_posterior``) asks for
-        it once per evaluation.  This default keeps ``K``'s graph and takes one
-        backward pass; a structure with a closed-form derivative overrides it.
+        it once per evaluation.  This default (``autograd_correlation_and_gradient``)
+        keeps ``K``'s graph and takes one backward pass; a structure with a
+        closed-form derivative overrides it.
 
         Returns:
             ``(K, grad)``; ``grad`` returns a list of tensors shaped like the parameters.
         """
-        params = self.structure_parameters()
-        with torch.enable_grad():
-            K = self.correlation()
-
-        def grad(d_K: torch.Tensor) -> list[torch.Tensor]:
-            if not params:
-                return []
-            with torch.enable_grad():
-                g = torch.autograd.grad((d_K.to(K.dtype) * K).sum(), params, allow_unused=True)
-            return [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)]
-
-        return K.detach(), grad
+        return autograd_correlation_and_gradient(self)
 
     def _chol_k(self) -> torch.Tensor:
         C, info = torch.linalg.cholesky_ex(self.correlation())

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from tabmixr.engines.vi.dense_factor import DenseFactor
+from tabmixr.engines.vi.level_blocks import LevelBlocks
 from tabmixr.engines.vi.profiled import MIN_CURVATURE, ProfiledPosterior, gradient_curvature
 from tabmixr.errors import ConvergenceError, EngineError, NotPositiveDefiniteError
 
@@ -39,7 +40,7 @@ NEWTON_STEPS, NEWTON_TOL = 30, 1e-8
 DENSE_MAX_DIM = 5000
 
 
-class DensePosterior(ProfiledPosterior):
+class DensePosterior(LevelBlocks, ProfiledPosterior):
     """``q(b) = N(m, A^-1)`` over all levels of a term with a dense ``K kron Sigma`` prior.
 
     Same constructor and interface as ``TermPosterior`` (``mu``, ``moments``,
@@ -62,35 +63,7 @@ class DensePosterior(ProfiledPosterior):
         self._envelope: tuple | None = None  # (kl, dKL/dK, dKL/dSigma, the prior's K gradient)
         self._grads: list[torch.Tensor] = []
 
-    # -- the interface the model uses -------------------------------------------------
-    @property
-    def mu(self) -> torch.Tensor:
-        """Posterior means of the levels' effects, ``(n_levels, dim)``."""
-        return self.site_mean
-
-    def L_post(self) -> torch.Tensor:
-        """Cholesky factors of the levels' marginal posterior blocks, ``(n_levels, dim, dim)``."""
-        if self.dim == 1:
-            return torch.sqrt(self.site_cov.clamp(min=0.0))
-        L, info = torch.linalg.cholesky_ex(self.site_cov)
-        if bool((info != 0).any()):
-            raise ConvergenceError(f"term {self.text!r}: a level's posterior covariance is not "
-                                   f"positive definite ({self.prior.describe()})")
-        return L
-
-    def mean(self, X_t: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """Mean of ``x_i^T b_g`` under ``q``, ``(n,)``."""
-        known = (codes >= 0).to(X_t.dtype)
-        return ((X_t * known[:, None]) * self.site_mean[codes.clamp(min=0)]).sum(-1)
-
-    def moments(self, X_t: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and variance of ``x_i^T b_g`` under ``q``: two ``(n,)``."""
-        known = (codes >= 0).to(X_t.dtype)
-        idx = codes.clamp(min=0)
-        Xk = X_t * known[:, None]
-        var = torch.einsum("ni,nij,nj->n", Xk, self.site_cov[idx], Xk)
-        return (Xk * self.site_mean[idx]).sum(-1), var
-
+    # -- the interface the model uses (mu, L_post, mean, moments: ``LevelBlocks``) --------
     def sample(self, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draws of the levels' effects, ``(n_samples, n_levels, dim)`` (no gradient)."""
         factor = self._need_factor()

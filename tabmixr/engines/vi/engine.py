@@ -54,6 +54,8 @@ def model_config(design: Design, tasks: list[Task], opts: VIOptions) -> dict[str
     joint = [use_joint(design, int(spec["n_eta"]), opts) for spec in task_specs]
     for term, t in zip(terms, design.terms):
         term["posterior"] = term_posterior(t, opts, any(joint), max(int(s["n_eta"]) for s in task_specs))
+        if term["posterior"] == "kin":  # the sparse posterior covers every pedigree animal
+            term["args"]["animals"] = list(t.relationship.ids)
     return {"version": 1, "p": int(design.p), "backbone": opts.backbone, "joint": joint,
             "backbone_options": backbone_options, "group_embeddings": bool(opts.group_embeddings),
             "new_level_net": bool(opts.new_level_net), "terms": terms, "tasks": task_specs,
@@ -75,28 +77,44 @@ def use_joint(design: Design, n_eta: int, opts: VIOptions) -> bool:
         return False  # an spde field has its own sparse posterior over the grid
     if opts.posterior != "auto":
         return opts.posterior == "joint" and len(design.terms) > 0
-    if any(dense_term(t, opts, n_eta) for t in design.terms):
-        return False  # a gp term has its own dense posterior, held at its optimum
+    if any(dense_term(t, opts, n_eta) or sparse_kin_term(t, opts, n_eta) for t in design.terms):
+        return False  # a gp or pedigree kin term has its own posterior, held at its optimum
     dim = sum(t.n_levels * t.q * n_eta for t in design.terms)
     return len(design.terms) > 1 and dim <= opts.joint_max_dim
 
 
+#: Structures whose terms get the dense posterior held at its optimum (``dense_term``).
+DENSE_STRUCTURES = ("gp", "ar1", "arma")
+
+
 def dense_term(term, opts: VIOptions, n_eta: int) -> bool:
     """Whether a term gets the dense posterior held at its optimum
-    (``tabmixr.engines.vi.dense_posterior``): a ``gp`` term under
+    (``tabmixr.engines.vi.dense_posterior``): a ``gp``, ``ar1`` or ``arma`` term under
     ``posterior="auto"`` with one linear predictor, no group embeddings
     (its expected log-likelihood by quadrature) and at most ``DENSE_MAX_DIM``
     effects."""
-    return (getattr(term.term, "covariance", None) == "gp" and opts.posterior == "auto"
+    return (getattr(term.term, "covariance", None) in DENSE_STRUCTURES and opts.posterior == "auto"
             and n_eta == 1 and not opts.group_embeddings
             and term.n_levels * term.q <= DENSE_MAX_DIM)
+
+
+def sparse_kin_term(term, opts: VIOptions, n_eta: int) -> bool:
+    """Whether a term gets the sparse posterior over its whole pedigree held at its
+    optimum (``tabmixr.engines.vi.kin_posterior``): a ``kin()`` term on a
+    pedigree (not a given matrix) under ``posterior="auto"`` with one linear
+    predictor and no group embeddings, at any size."""
+    relationship = getattr(term, "relationship", None)
+    return (getattr(term.term, "covariance", None) == "kin" and opts.posterior == "auto"
+            and relationship is not None and relationship.pedigree is not None
+            and n_eta == 1 and not opts.group_embeddings)
 
 
 def term_posterior(term, opts: VIOptions, joint: bool, n_eta: int) -> str:
     """The posterior kind of one term (a key of ``model.POSTERIORS``).
 
-    ``spde`` terms get their sparse posterior over the grid, ``gp`` terms the
-    dense one of ``dense_term`` where it applies.  Another term whose prior
+    ``spde`` terms get their sparse posterior over the grid, ``gp``, ``ar1``
+    and ``arma`` terms the dense one of ``dense_term`` where it applies, ``kin`` terms on a pedigree
+    the sparse one over all its animals (``sparse_kin_term``).  Another term whose prior
     couples its levels (``ar1``, ``arma``, ``kin``, a ``gp`` beyond
     ``dense_term``) gets the structured posterior
     (``tabmixr.engines.vi.structured``) unless a joint posterior covers it,
@@ -107,6 +125,8 @@ def term_posterior(term, opts: VIOptions, joint: bool, n_eta: int) -> str:
         return "spde"
     if not joint and dense_term(term, opts, n_eta):
         return "dense"
+    if not joint and sparse_kin_term(term, opts, n_eta):
+        return "kin"
     coupled = term.level_data is not None or term.relationship is not None  # kin(): relationship
     small = term.n_levels * term.q * n_eta <= STRUCTURED_MAX_DIM
     if coupled and small and not joint and opts.posterior != "mean_field":
@@ -129,7 +149,11 @@ def set_level_data(model: VIModel, design: Design) -> None:
     for task in model.posteriors:
         for post, term in zip(task, design.terms):
             post.prior.set_level_data(term.level_data)
-            if term.relationship is not None:  # kin() terms (tabmixr.covariance.kinship)
+            if term.relationship is None:
+                continue
+            if hasattr(post, "set_relationship"):  # the sparse kin posterior: the whole pedigree
+                post.set_relationship(term.relationship)
+            else:  # kin() terms' prior over the levels (tabmixr.covariance.kinship)
                 post.prior.set_relationship(term.relationship)
 
 
@@ -197,8 +221,12 @@ def newton_fixed(model: VIModel, train: Batch, steps: int = WARM_START_STEPS) ->
         g = torch.autograd.functional.jacobian(f, x)
         H = torch.autograd.functional.hessian(f, x)
         eye = torch.eye(len(x), dtype=x.dtype, device=x.device)
+        ridge = 1e-8 * H.diagonal().abs().max().clamp(min=1e-12)
+        lowest = torch.linalg.eigvalsh((H + H.T) / 2).min()
+        if lowest < ridge:  # far from the optimum (a residual SD 15x too large) H is indefinite:
+            ridge = ridge + (ridge - lowest)  # a shifted Newton step still descends
         try:
-            step = torch.linalg.solve(H + 1e-8 * eye * H.diagonal().abs().max().clamp(min=1e-12), g)
+            step = torch.linalg.solve(H + ridge * eye, g)
         except RuntimeError:
             step = g
         improved = False
@@ -280,7 +308,7 @@ def train_new_levels(model: VIModel, batch: Batch) -> None:
     k = 0
     for task in model.posteriors:
         for t, post in enumerate(task):
-            if post.prior.level_data is not None:
+            if post.prior.level_data is not None or hasattr(post, "conditional_mean_ids"):
                 k += 1
                 continue
             summary = level_summaries(Xs, batch.codes[t], post.n_levels)
@@ -348,10 +376,11 @@ class VIEngine(Engine):
             valid = None if valid_idx is None else batch.rows(valid_idx.to(device))
             standardize(model, train.X)
             warm_start(model, train, opts)
-            # An spde field's posterior is refreshed from all rows at every evaluation anyway,
-            # so a linear model with one is fitted full batch (L-BFGS) at any size.
+            # An spde field's or a pedigree kin term's posterior is refreshed from all rows at
+            # every evaluation anyway, so a linear model with one is fitted full batch (L-BFGS)
+            # at any size.
             spde_linear = opts.backbone == "linear" and any(
-                t.term.covariance == "spde" for t in design.terms)
+                t["posterior"] in ("spde", "kin") for t in config["terms"])
             full_batch = opts.batch_size is None and (train.n <= opts.full_batch_max or spde_linear)
             batch_size = train.n if full_batch else (opts.batch_size or 256)
             name = pick_optimizer(model, opts, batch_size >= train.n)

@@ -19,6 +19,7 @@ from torch import nn
 
 from tabmixr.engines.vi.backbones import make_backbone
 from tabmixr.engines.vi.dense_posterior import DensePosterior
+from tabmixr.engines.vi.kin_posterior import KinPosterior
 from tabmixr.engines.vi.newlevels import NewLevelNet
 from tabmixr.engines.vi.posterior import JointFactor, TermPosterior
 from tabmixr.engines.vi.spde_posterior import SpdePosterior
@@ -26,7 +27,7 @@ from tabmixr.engines.vi.structured import StructuredPosterior
 
 #: A term's ``"posterior"`` in the config -> its posterior module.
 POSTERIORS = {"levels": TermPosterior, "structured": StructuredPosterior, "spde": SpdePosterior,
-              "dense": DensePosterior}
+              "dense": DensePosterior, "kin": KinPosterior}
 
 
 @dataclass

@@ -49,10 +49,12 @@ class VIOptions:
         validation_split: Fraction of rows held out for early stopping (0: none).
         posterior: ``"mean_field"`` (one Gaussian per term and level),
             ``"joint"`` (one Gaussian over all effects of a task's terms) or
-            ``"auto"``: a ``gp`` term (up to 5000 effects) gets the dense
+            ``"auto"``: a ``gp``, ``ar1`` or ``arma`` term (up to 5000 effects) gets the dense
             posterior held at its optimum (``tabmixr.engines.vi.dense_posterior``;
-            its task is then never joint) and an ``spde`` term its sparse
-            one; otherwise joint when a task has several terms and at most
+            its task is then never joint), an ``spde`` term its sparse
+            one and a ``kin`` term on a pedigree the sparse one over all the
+            pedigree's animals (``tabmixr.engines.vi.kin_posterior``, any
+            size); otherwise joint when a task has several terms and at most
             ``joint_max_dim`` effects in all; otherwise a term whose prior
             couples its levels (``ar1``, ``arma``, ``kin``) gets the
             structured posterior of ``tabmixr.engines.vi.structured``

@@ -7,7 +7,9 @@ get, by ``new_levels``:
 * ``"conditional"`` (the default once new levels are allowed): the prior's
   conditional mean given the fitted levels' effects -- zero for IID terms,
   kriging for ``gp``, interpolation along time for ``ar1``/``arma``, from
-  the new level's time or coordinates in ``newdata``;
+  the new level's time or coordinates in ``newdata``; for a ``kin()`` term
+  on a pedigree, a new animal's mean through its relatives (one outside the
+  pedigree: the population mean, with a warning);
 * ``"zero"``: no random effect (the population prediction) for every term;
 * ``"learned"``: effects predicted by the new-level network from their rows
   in ``newdata`` for IID terms, the conditional mean for structured ones.
@@ -81,7 +83,7 @@ def learned_effects(fit, model: VIModel, task: int, batch: Batch, newdata) -> li
     for t, post in enumerate(model.posteriors[task]):
         codes = batch.codes[t]
         new_rows = np.flatnonzero(codes.numpy() < 0)
-        if len(new_rows) == 0 or post.prior.level_data is not None:  # structured: conditional_effects
+        if len(new_rows) == 0 or kriged(post):  # structured: conditional_effects
             out.append(post.mu)
             continue
         labels = fit.encoding.terms[t].grouping.raw_labels(newdata, new_rows)
@@ -96,6 +98,27 @@ def learned_effects(fit, model: VIModel, task: int, batch: Batch, newdata) -> li
     return out
 
 
+def kriged(post) -> bool:
+    """Whether a term's new levels get the prior's conditional mean (structured terms:
+    times or coordinates in ``newdata``; pedigree ``kin()`` terms: the animals' ids)."""
+    return post.prior.level_data is not None or hasattr(post, "conditional_mean_ids")
+
+
+def new_level_effects(fit, post, t: int, newdata, new_rows: np.ndarray):
+    """``(inverse, b_new)``: each new row's index into the new levels, and their effects.
+
+    Raises:
+        LevelDataError: The new levels' times or coordinates are unusable.
+    """
+    if hasattr(post, "conditional_mean_ids"):  # kin() on a pedigree: relatives' information
+        raw = fit.encoding.terms[t].grouping.raw_labels(newdata, new_rows)
+        labels, inverse = np.unique(np.asarray(raw, dtype=object).astype(str), return_inverse=True)
+        return inverse, post.conditional_mean_ids(list(labels))
+    _, inverse, data = new_level_data(fit.encoding.terms[t], newdata, new_rows)
+    krige = getattr(post, "conditional_mean", None)  # spde: the posterior's own field
+    return inverse, krige(data) if krige is not None else post.prior.conditional_mean(post.mu, data)
+
+
 def conditional_effects(fit, model: VIModel, task: int, batch: Batch, newdata,
                         effects: list[torch.Tensor], masks: list) -> None:
     """Append the prior's conditional means for new levels of structured terms (in place).
@@ -103,7 +126,10 @@ def conditional_effects(fit, model: VIModel, task: int, batch: Batch, newdata,
     For every term whose prior couples its levels, the new levels' times or
     coordinates are read from ``newdata`` (``tabmixr.design.level_data``),
     their effects are ``E[b_new | b = mu]`` (``conditional_mean``), and the
-    new rows' codes are pointed at them.  Terms that ``re_form`` leaves out
+    new rows' codes are pointed at them.  A ``kin()`` term on a pedigree
+    gives a new animal of the pedigree its posterior mean through its
+    relatives, ``-P_nn^-1 P_no m_o`` (``KinPosterior.conditional_mean_ids``),
+    and one outside the pedigree the population mean (with a warning).  Terms that ``re_form`` leaves out
     (``masks[t] is None``) are skipped.
 
     Raises:
@@ -112,12 +138,10 @@ def conditional_effects(fit, model: VIModel, task: int, batch: Batch, newdata,
     for t, post in enumerate(model.posteriors[task]):
         codes = batch.codes[t]
         new_rows = np.flatnonzero(codes.numpy() < 0)
-        if len(new_rows) == 0 or post.prior.level_data is None or masks[t] is None:
+        if len(new_rows) == 0 or not kriged(post) or masks[t] is None:
             continue
-        _, inverse, data = new_level_data(fit.encoding.terms[t], newdata, new_rows)
-        krige = getattr(post, "conditional_mean", None)  # spde: the posterior's own field
-        b_new = (krige(data) if krige is not None else
-                 post.prior.conditional_mean(post.mu, data)).to(effects[t].dtype)
+        inverse, b_new = new_level_effects(fit, post, t, newdata, new_rows)
+        b_new = b_new.to(effects[t].dtype)
         codes = codes.clone()
         codes[new_rows] = effects[t].shape[0] + torch.as_tensor(inverse, dtype=torch.long)
         batch.codes[t] = codes

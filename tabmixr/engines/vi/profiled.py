@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from tabmixr.covariance import get_covariance
-from tabmixr.errors import EngineError
+from tabmixr.errors import ConvergenceError, EngineError
 
 #: Smallest expected curvature per row (keeps the posterior precision positive definite).
 MIN_CURVATURE = 1e-10
@@ -100,6 +100,22 @@ def gradient_curvature(expectation, m: torch.Tensor, v: torch.Tensor) -> tuple[n
         E = expectation(m, v).sum()
         gm, gv = torch.autograd.grad(E, (m, v))
     return gm.detach().cpu().numpy(), (-2.0 * gv).detach().cpu().numpy()
+
+
+def newton_change(new: np.ndarray, old: np.ndarray, text: str, what: str) -> float:
+    """Relative change ``max|new - old| / (1 + max|new|)`` of a refresh's Newton step.
+
+    Args:
+        new, old: The posterior means after and before the step.
+        text: The term, for the message.
+        what: The posterior, for the message (``"the spde posterior"``).
+
+    Raises:
+        ConvergenceError: ``new`` holds a non-finite value (Newton diverged).
+    """
+    if not np.all(np.isfinite(new)):
+        raise ConvergenceError(f"term {text!r}: the Newton steps of {what} diverged")
+    return float(np.max(np.abs(new - old)) / (1.0 + np.max(np.abs(new))))
 
 
 def _other_moments(posts, batch, t: int, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

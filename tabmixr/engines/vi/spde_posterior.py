@@ -34,7 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from tabmixr.engines.vi.profiled import MIN_CURVATURE, ProfiledPosterior, gradient_curvature
+from tabmixr.engines.vi.profiled import (MIN_CURVATURE, ProfiledPosterior, gradient_curvature,
+                                         newton_change)
 from tabmixr.errors import ConvergenceError, EngineError, NotPositiveDefiniteError
 
 #: Newton iterations of a non-Gaussian refresh, and their relative tolerance.
@@ -217,11 +218,8 @@ class SpdePosterior(ProfiledPosterior):
             S = self._chol.selected_inverse(pattern="Q")   # all the keys lie on the analysed pattern
             S_vals = _values_at(S, pat["keys"])
             site_var = (pair_w * S_vals[pos]).sum(axis=(1, 2))
-            change = np.max(np.abs(new - m_nodes)) / (1.0 + np.max(np.abs(new)))
+            change = newton_change(new, m_nodes, self.text, "the spde posterior")
             m_nodes = new
-            if not np.all(np.isfinite(m_nodes)):
-                raise ConvergenceError(f"term {self.text!r}: the spde posterior's Newton steps "
-                                       "diverged")
             if change < NEWTON_TOL:
                 break
         mm = m_nodes[pat["rows"]] * m_nodes[pat["cols"]]
