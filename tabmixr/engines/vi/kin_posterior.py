@@ -130,13 +130,9 @@ class KinPosterior(LevelBlocks, ProfiledPosterior):
 
     def start(self, prior_sd: np.ndarray, post_fraction: float = 0.3) -> None:
         """The prior SDs (the posterior is computed by the first ``refresh``)."""
-        sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (self.dim,))
-        self.prior.set_scale(sd)
+        self._start_sites(prior_sd, post_fraction)
         with torch.no_grad():
-            self.site_mean.zero_()
             self.animal_mean.zero_()
-            block = torch.diag(torch.as_tensor((sd * post_fraction) ** 2, dtype=self.site_cov.dtype))
-            self.site_cov.copy_(block.expand_as(self.site_cov))
         self.refreshed, self._moment = False, None
 
     def conditional_mean_ids(self, labels) -> torch.Tensor:

@@ -66,6 +66,16 @@ class ProfiledPosterior(nn.Module):
             raise EngineError(f"term {text!r}: {err}") from None
         self.refreshed = False
 
+    def _start_sites(self, prior_sd: np.ndarray, post_fraction: float) -> None:
+        """Set the prior SDs and reset the levels' moments (``site_mean``, ``site_cov``,
+        registered by the subclass) to zero means and ``(post_fraction sd)^2`` variances."""
+        sd = np.broadcast_to(np.asarray(prior_sd, dtype=float), (self.dim,))
+        self.prior.set_scale(sd)
+        with torch.no_grad():
+            self.site_mean.zero_()
+            block = torch.diag(torch.as_tensor((sd * post_fraction) ** 2, dtype=self.site_cov.dtype))
+            self.site_cov.copy_(block.expand_as(self.site_cov))
+
     def contribution(self, X_t: torch.Tensor, codes: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``Z b`` for effects ``b`` of shape ``(..., n_levels, dim)``: ``(..., n, 1)``."""
         known = (codes >= 0).to(X_t.dtype)
