@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from tabmixr.engines.amortized.likelihood import (GroupStats, cholesky_small, index_stats,
                                                   solve_lower_small, trimmed)
@@ -138,18 +138,24 @@ def mixture_quantile(w: np.ndarray, mean: np.ndarray, sd: np.ndarray, probs) -> 
     w, mean, sd = w[keep] / w[keep].sum(), mean[keep], np.maximum(sd[keep], 1e-300)
     lo = np.broadcast_to((mean - 10 * sd).min(0), (len(probs), mean.shape[1])).copy()
     hi = np.broadcast_to((mean + 10 * sd).max(0), lo.shape).copy()
-    x = np.broadcast_to(w @ mean, lo.shape).copy()
+    # start at the moment-matched normal's quantile: Newton then needs a few steps
+    m = w @ mean
+    total_sd = np.sqrt(np.maximum(w @ (sd ** 2 + (mean - m) ** 2), 0))
+    x = np.clip(m + total_sd * ndtri(np.clip(probs, 1e-300, 1 - 1e-16))[:, None], lo, hi)
+    inv_sd = 1 / sd
+    w_sd = w[:, None] * inv_sd / np.sqrt(2 * np.pi)                       # (S, k)
+    tol = 1e-10 * sd.min(0)
     for _ in range(QUANTILE_STEPS):
-        z = (x[:, None, :] - mean[None]) / sd[None]                         # (m, S, k)
+        z = (x[:, None, :] - mean[None]) * inv_sd[None]                    # (m, S, k)
         F = np.einsum("s,msk->mk", w, ndtr(z)) - probs[:, None]
-        dens = np.einsum("s,msk->mk", w, np.exp(-0.5 * z * z) / sd[None]) / np.sqrt(2 * np.pi)
+        dens = np.einsum("sk,msk->mk", w_sd, np.exp(-0.5 * z * z))
         lo = np.where(F < 0, x, lo)
         hi = np.where(F >= 0, x, hi)
         step = np.where(dens > 0, F / np.maximum(dens, 1e-300), np.inf)
         new = x - step
-        inside = (new > lo) & (new < hi)
+        inside = (new >= lo) & (new <= hi)       # a converged x sits on a bracket's end
         new = np.where(inside, new, 0.5 * (lo + hi))
-        if np.all(np.abs(new - x) <= 1e-10 * sd.min(0)):
+        if np.all(np.abs(new - x) <= tol + 8 * np.finfo(float).eps * np.abs(x)):
             return new
         x = new
     return x

@@ -102,7 +102,10 @@ def test_moment_matching_fallback():
     assert torch.allclose(prec, torch.linalg.inv(cov + 1e-6 * torch.eye(3, dtype=torch.float64)), rtol=1e-6)
 
 
-def test_newton_finds_the_posterior_mode():
+@pytest.mark.parametrize("merged_points", [0, 10 ** 9])
+def test_newton_finds_the_posterior_mode(monkeypatch, merged_points):
+    # both ways of getting the Hessians: a second pass per iteration, or the line search's pass
+    monkeypatch.setattr(L, "MERGED_POINTS", merged_points)
     batch = Simulator(SimulatorConfig(groups_range=(20, 40), size_range=(5, 30)), seed=5).sample(6)
     st = fit_standardization(batch)
     stats_ = group_stats(batch)
@@ -123,6 +126,26 @@ def test_newton_finds_the_posterior_mode():
     dec = torch.einsum("bd,bde,be->b", g * active, torch.linalg.pinv(-H * active[:, :, None] * active[:, None, :]),
                        g * active)
     assert float(dec.max()) < 1e-4
+    # the Hessian find_mode returns is the one at its mode
+    Hs = L.equilibrating_scale(H, active)
+    want = L._precision(H, active, scale=Hs)
+    live = torch.isfinite(evals)
+    assert torch.allclose(evals[live], want[0][live], rtol=1e-3)
+
+
+def test_hessian_of_several_points_per_data_set_matches_one_at_a_time():
+    H, mean, active, _ = _gaussian()
+
+    def f(phi):
+        z = (phi - mean) * active
+        return 0.5 * torch.einsum("...bd,bde,...be->...b", z, H, z) + (z ** 3).sum(-1)
+
+    pts = mean[None] + torch.randn(4, *mean.shape, dtype=torch.float64)
+    g, Hm, v = L._gradient_and_hessian(f, pts, active)
+    for c in range(4):
+        g1, H1, v1 = L._gradient_and_hessian(f, pts[c], active)
+        assert torch.allclose(g[c], g1) and torch.allclose(Hm[c], H1) and torch.allclose(v[c], v1)
+    assert g.shape == pts.shape and Hm.shape == (*pts.shape, pts.shape[-1])
 
 
 @pytest.fixture(scope="module")
