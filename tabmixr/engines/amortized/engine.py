@@ -265,10 +265,11 @@ class AmortizedEngine(Engine):
                 ``"flow"`` (the flow alone) as the importance-sampling proposal.
             verbose: Unused (no optimizer).
             threads: torch threads during the fit (restored afterwards);
-                ``None`` (default) keeps torch's setting.  On 2 idle cores two
-                threads are faster (sleepstudy 80 ms against 90 ms); when the
-                cores are busy with other work, ``threads=1`` avoids the
-                threads' synchronization stalls (91 ms against 316 ms).
+                ``None`` (default) keeps torch's setting.  A fit's tensors are
+                small, so on 2 idle cores 1 and 2 threads take about the same
+                time (sleepstudy, 2026-12-04); when the cores are busy
+                with other work, ``threads=1`` avoids the threads'
+                synchronization stalls.
             **options: Unknown options raise an error.
 
         Returns:
