@@ -203,13 +203,14 @@ def main(argv=None):
     if a.brms_only:
         return 0
     print(f"\n{'set':<20} {'n':>5} {'G':>4} {'p':>2} {'q':>2} {'k-hat':>6} {'mean raw':>9} "
-          f"{'end raw':>8} {'mean cal':>9} {'end cal':>8} {'tabmixr ms':>10} {'brms s':>7} {'ratio':>9}")
+          f"{'end raw':>8} {'mean cal':>9} {'end cal':>8} {'tabmixr ms':>10} {'brms s':>7} {'ratio':>9} "
+          f"{'brms mcse':>9}")
     worst = {"mean raw": 0.0, "end raw": 0.0, "mean cal": 0.0, "end cal": 0.0}
     for s in sets:
         frame, formula, prior = frames[s["name"]]
         fit, secs = tabmixr_fit(frame, formula, prior, n_draws=a.draws)
         cells = ["", "", "", ""]
-        brms_s, ratio = "", ""
+        brms_s, ratio, mcse = "", "", ""
         if s["name"] in ref:
             mr, er = gaps(raw_table(fit), ref[s["name"]])
             mc, ec = gaps(posterior_summary(fit), ref[s["name"]])
@@ -219,11 +220,14 @@ def main(argv=None):
             bs = float(times.loc[s["name"], "seconds"])
             brms_s = f"{bs:7.1f}" + ("*" if bool(times.loc[s["name"], "compiled"]) else "")
             ratio = f"{secs / bs:9.5f}"
+            if "ess_bulk" in ref[s["name"]]:          # brms's own Monte Carlo error of its means
+                mcse = f"{float((1 / np.sqrt(ref[s['name']]['ess_bulk'])).max()):9.3f}"
         print(f"{s['name']:<20} {len(frame):>5} {frame['g'].nunique():>4} {len(s['fixed']):>2} "
               f"{len(s['random']):>2} {fit.extra['pareto_k']:6.2f} {cells[0]:>9} {cells[1]:>8} "
-              f"{cells[2]:>9} {cells[3]:>8} {1000 * secs:10.1f} {brms_s:>7} {ratio:>9}")
+              f"{cells[2]:>9} {cells[3]:>8} {1000 * secs:10.1f} {brms_s:>7} {ratio:>9} {mcse:>9}")
     if ref:
-        print("* brms time includes compiling the Stan model of that structure")
+        print("* brms time includes compiling the Stan model of that structure; brms mcse: the largest "
+              "Monte Carlo error of brms's means in its posterior SDs, 1 / sqrt(bulk ESS)")
         print("worst over sets: " + ", ".join(f"{k} {v:.3f}" for k, v in worst.items())
               + "  (goals: mean <= 0.1 brms SD, endpoints <= 0.1 brms width)")
     print(f"tabmixr: {a.draws} proposal draws per data set")

@@ -7,7 +7,9 @@
 # prior hyperparameters (nu, tau per fixed effect; tau_s per random effect;
 # tau_e; eta), seed.  The priors enter as Stan data (stanvars), so a second
 # set of one structure reuses the compiled model: update(recompile = FALSE).
-# Writes <dir>/brms_<name>.csv (parameter, mean, sd, q2.5, q97.5) and
+# Writes <dir>/brms_<name>.csv (parameter, mean, sd, q2.5, q97.5, ess_bulk: the
+# posterior package's bulk effective sample size, so the Monte Carlo error of
+# brms's own mean is sd / sqrt(ess_bulk)) and
 # <dir>/brms_times.csv (name, seconds, compiled).
 suppressPackageStartupMessages({
   library(brms)
@@ -68,7 +70,9 @@ for (s in sets) {
                     mean = sapply(keep, function(k) mean(dr[[k]])),
                     sd = sapply(keep, function(k) sd(dr[[k]])),
                     q2.5 = sapply(keep, function(k) quantile(dr[[k]], 0.025, names = FALSE)),
-                    q97.5 = sapply(keep, function(k) quantile(dr[[k]], 0.975, names = FALSE)))
+                    q97.5 = sapply(keep, function(k) quantile(dr[[k]], 0.975, names = FALSE)),
+                    ess_bulk = sapply(keep, function(k)
+                      posterior::ess_bulk(posterior::extract_variable_matrix(dr, k))))
   write.csv(out, file.path(dir, sprintf("brms_%s.csv", s$name)), row.names = FALSE)
   cat(sprintf("brms %-22s %6.1f s%s\n", s$name, secs, if (fresh) " (with compilation)" else ""))
 }
