@@ -121,6 +121,12 @@ def weighted_quantile(x: np.ndarray, w: np.ndarray, probs) -> np.ndarray:
     return np.interp(np.asarray(probs, dtype=float), cdf, xs)
 
 
+def _mixture_moments(w: np.ndarray, mean: np.ndarray, sd: np.ndarray):
+    """Mean and SD ``(k,)`` of the mixture ``sum_s w_s N(mean_s, sd_s^2)`` per column."""
+    m = w @ mean
+    return m, np.sqrt(np.clip(w @ (sd ** 2 + (mean - m) ** 2), 0, None))
+
+
 def mixture_quantile(w: np.ndarray, mean: np.ndarray, sd: np.ndarray, probs) -> np.ndarray:
     """Quantiles of ``sum_s w_s N(mean_s, sd_s^2)`` per column.
 
@@ -139,8 +145,7 @@ def mixture_quantile(w: np.ndarray, mean: np.ndarray, sd: np.ndarray, probs) -> 
     lo = np.broadcast_to((mean - 10 * sd).min(0), (len(probs), mean.shape[1])).copy()
     hi = np.broadcast_to((mean + 10 * sd).max(0), lo.shape).copy()
     # start at the moment-matched normal's quantile: Newton then needs a few steps
-    m = w @ mean
-    total_sd = np.sqrt(np.maximum(w @ (sd ** 2 + (mean - m) ** 2), 0))
+    m, total_sd = _mixture_moments(w, mean, sd)
     x = np.clip(m + total_sd * ndtri(np.clip(probs, 1e-300, 1 - 1e-16))[:, None], lo, hi)
     inv_sd = 1 / sd
     w_sd = w[:, None] * inv_sd / np.sqrt(2 * np.pi)                       # (S, k)
@@ -172,9 +177,7 @@ def mixture_summary(w: np.ndarray, mean: np.ndarray, sd: np.ndarray, probs):
     Returns:
         ``(mean (k,), sd (k,), quantiles (m, k))``.
     """
-    m = w @ mean
-    var = w @ (sd ** 2 + (mean - m) ** 2)
-    return m, np.sqrt(np.clip(var, 0, None)), mixture_quantile(w, mean, sd, probs)
+    return (*_mixture_moments(w, mean, sd), mixture_quantile(w, mean, sd, probs))
 
 
 @dataclass
